@@ -1,0 +1,321 @@
+"""Closed-form theory of the shift-K problem (float64 / complex128, numpy + scipy).
+
+Conventions (``../shared/notes/theory.md``): ``a`` and ``b`` are 1-D complex arrays of the S poles and
+readout coefficients of the causal filter ``c_k = sum_s b_s a_s^k``, conjugate pairs written out, so
+that a real filter is ``kernel(a, b, n).real``. The target is ``d_k = 1[k == K]``. ``signal`` is a
+``signals.StationarySignal`` or a number rho meaning AR(1) (0 is white noise).
+
+Every loss here is the normalised MSE of predicting x_{t-K}: the trivial filter c = 0 scores 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import brentq
+from scipy.signal import fftconvolve, lfilter
+
+from .signals import AR1, as_signal
+
+
+# ----------------------------------------------------------------------------------------------
+# Input checks: garbage in must not become a plausible-looking number out.
+
+
+def check_poles(a) -> np.ndarray:
+    a = np.asarray(a, dtype=complex)
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"poles must be a non-empty 1-D array, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError("poles contain NaN or inf")
+    if np.any(np.abs(a) >= 1):
+        raise ValueError(f"poles must lie strictly inside the unit disk; max |a| = {np.abs(a).max():.17g}")
+    return a
+
+
+def check_readout(b, a) -> np.ndarray:
+    b = np.asarray(b, dtype=complex)
+    if b.shape != a.shape:
+        raise ValueError(f"readout shape {b.shape} does not match poles shape {a.shape}")
+    if not np.all(np.isfinite(b)):
+        raise ValueError("readout contains NaN or inf")
+    return b
+
+
+def _check_lag(K) -> int:
+    if int(K) != K or K < 1:
+        raise ValueError(f"K must be a positive integer, got {K!r}")
+    return int(K)
+
+
+# ----------------------------------------------------------------------------------------------
+# The filter
+
+
+def kernel(a, b, n: int) -> np.ndarray:
+    """c_k = sum_s b_s a_s^k for k < n (complex; real up to rounding for conjugate pairs).
+
+    Vandermonde times vector, in chunks of lags so memory stays O(S * 4096) for long kernels.
+    """
+    a = check_poles(a)
+    b = check_readout(b, a)
+    k = np.arange(n)
+    return np.concatenate([b @ a[:, None] ** k[None, i : i + 4096] for i in range(0, n, 4096)] or [np.zeros(0, complex)])
+
+
+def frequency_response(a, b, omega) -> np.ndarray:
+    """C(e^{iw}) = sum_k c_k e^{-ikw} = sum_s b_s / (1 - a_s e^{-iw})."""
+    a = check_poles(a)
+    b = check_readout(b, a)
+    z = np.exp(-1j * np.asarray(omega, dtype=float))
+    return (b[:, None] / (1 - a[:, None] * z[None, :])).sum(axis=0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Losses
+
+
+def exact_loss(a, b, K: int, rho=0.0) -> float:
+    """Stationary expected loss E|y_t - x_{t-K}|^2 in closed form, O(S^2) and no data."""
+    a = check_poles(a)
+    b = check_readout(b, a)
+    K = _check_lag(K)
+    G, v = as_signal(rho).gram_and_cross(a, K)
+    loss = float(1 - 2 * np.real(np.vdot(v, b)) + np.real(np.vdot(b, G @ b)))
+    # The quadratic form cancels when b is huge (optimal readouts of crowded poles reach 1e6+):
+    # its rounding error is about eps S (|b|^T |G| |b| + 2 |v|^T |b|). When that could exceed 1e-10,
+    # evaluate the same loss on the kernel instead, truncated where every pole has decayed below
+    # 1e-17 (the finite-window loss at the last lag of a long window is the stationary loss).
+    rounding = 1e-16 * a.size * (np.abs(b) @ np.abs(G) @ np.abs(b) + 2 * np.abs(v) @ np.abs(b))
+    if rounding < 1e-10:
+        return loss
+    r = max(np.abs(a).max(), getattr(as_signal(rho), "rho", 0.0))
+    n = max(2 * K + 2, int(np.log(1e-17) / np.log(r)) + 1)
+    if n > 2**22:
+        raise FloatingPointError(f"exact_loss: readout too large (|b| up to {np.abs(b).max():.3g}) for poles this close to the unit circle")
+    return finite_window_loss(a, b, K, rho, length=n, t_eval=1)
+
+
+def finite_window_loss(a, b, K: int, rho, length: int, t_eval: int) -> float:
+    """Exact expected MSE with zero initial state, averaged over the last ``t_eval`` of ``length`` steps.
+
+    At position t the filter only sees x_0..x_t, so its error kernel is e = c - d truncated at k <= t,
+    and L_t = sum_{k,k' <= t} e_k conj(e_k') gamma(k - k'). Adding lag t to the window adds
+    |e_t|^2 + 2 Re(e_t conj(u_t)) with u_t = sum_{k<t} e_k gamma(t - k), so all L_t come from one
+    causal convolution (FFT) and a cumulative sum: O(S n) for the kernel plus O(n log n), which is
+    a few tens of ms at S = 256, length = 4096 (no O(n^2) Toeplitz forms).
+    """
+    K = _check_lag(K)
+    if not 0 < t_eval <= length - K:
+        raise ValueError(f"need 0 < t_eval <= length - K so every scored target x_(t-K) exists; "
+                         f"got t_eval={t_eval}, length={length}, K={K}")
+    e = kernel(a, b, length)
+    e[K] -= 1.0
+    gamma = as_signal(rho).autocovariance(np.arange(length))
+    gamma[0] = 0.0
+    u = fftconvolve(e, gamma)[:length]
+    increments = np.abs(e) ** 2 + 2 * np.real(e * np.conj(u))
+    return float(np.cumsum(increments)[length - t_eval :].mean())
+
+
+# ----------------------------------------------------------------------------------------------
+# Optimal readout for fixed poles
+
+
+def _distinct(a, rtol=1e-12):
+    """Merge (numerically) repeated poles: the span of {a_s^k} only sees distinct ones.
+
+    Returns the distinct poles and, for every input pole, the index of its representative.
+    """
+    reps, index = [], np.empty(a.size, dtype=int)
+    for s, pole in enumerate(a):
+        for r, rep in enumerate(reps):
+            if abs(pole - rep) <= rtol:
+                index[s] = r
+                break
+        else:
+            index[s] = len(reps)
+            reps.append(pole)
+    return np.array(reps), index
+
+
+def _allpass_impulse(a, n: int) -> np.ndarray:
+    """Impulse response (n taps) of B(z) = prod_s (z - conj a_s)/(1 - a_s z), z the unit delay."""
+    x = np.zeros(n, dtype=complex)
+    x[0] = 1.0
+    for pole in a:
+        x = lfilter([-np.conj(pole), 1.0], [1.0, -pole], x)
+    return x
+
+
+def _orthonormal_coordinates(a, K: int, rho: float):
+    """Coordinates (f, l) of the whitened AR(1) problem in the Takenaka-Malmquist basis.
+
+    Basis: poles (rho, a_1, ..., a_S), rho first so psi_0 is the colouring filter itself. f_n is the
+    coordinate of the (coloured) target, l_n the value of the "feedthrough" functional whose kernel
+    is the model class. See theory.md section 2 for the recurrence; every step is one IIR filter.
+    """
+    if np.any(a == 0):
+        raise ValueError("the orthonormal-basis route needs every pole != 0")
+    s2 = np.sqrt(1 - rho**2)
+    # q(z) = sqrt(1 - rho^2) sum_{m<K} rho^{K-1-m} z^m, coefficients in increasing powers of z.
+    r = s2 * rho ** np.arange(K - 1, -1, -1, dtype=float) + 0j
+    f = np.empty(a.size + 1, dtype=complex)
+    f[0] = rho**K
+    for n, pole in enumerate(a, start=1):
+        c = np.conj(pole)
+        t = lfilter([1.0, -pole], [1.0], np.append(r, 0.0))  # r(z) (1 - a z), K + 1 coefficients
+        # Synthetic division by (z - c) from the top: p_{m-1} = t_m + c p_m; what is left is t(c).
+        u = lfilter([1.0], [1.0, -c], t[::-1])
+        r = u[:-1][::-1]
+        # t(c) = r(c)(1 - |a|^2), and f_n = sqrt(1 - |a|^2) r(c).
+        f[n] = u[-1] / np.sqrt(1 - abs(pole) ** 2)
+    # l_n = -sqrt(1-|a_n|^2) / (sqrt(1-rho^2) a_n) * prod_{j<n} (-1/a_j), kept in logs: only the
+    # direction of l matters, and the raw products overflow when some |a_j| are small.
+    log_l = np.empty(a.size + 1, dtype=complex)
+    log_l[0] = 0.0
+    prefix = np.concatenate([[0.0], np.cumsum(np.log(-1 / a))[:-1]])
+    log_l[1:] = np.log(-np.sqrt(1 - np.abs(a) ** 2) / (s2 * a) + 0j) + prefix
+    l = np.exp(log_l - log_l.real.max())
+    return f, l
+
+
+def optimal_loss(a, K: int, rho=0.0) -> float:
+    """min_b L(a, b) for fixed poles, L*(a) = 1 - v^H G^{-1} v, without forming G^{-1}.
+
+    White noise: L* = sum_{n<=K} |beta_n|^2, the energy that the all-pass filter of the poles
+    delivers before lag K (O(S K)). AR(1): the orthonormal-basis recurrence (O(S K)),
+    L* = 1 - |f|^2 + |f . l|^2 / |l|^2. Other signals fall back to a pseudo-inverse of G.
+    Repeated poles count once.
+    """
+    a, _ = _distinct(check_poles(a))
+    K = _check_lag(K)
+    signal = as_signal(rho)
+    if not isinstance(signal, AR1):
+        G, v = signal.gram_and_cross(a, K)
+        return float(1 - np.real(np.vdot(v, np.linalg.lstsq(G, v, rcond=None)[0])))
+    if signal.rho == 0.0:
+        return float(np.sum(np.abs(_allpass_impulse(a, K + 1)) ** 2))
+    f, l = _orthonormal_coordinates(a, K, signal.rho)
+    return float(1 - np.sum(np.abs(f) ** 2) + abs(np.sum(f * l)) ** 2 / np.sum(np.abs(l) ** 2))
+
+
+def optimal_readout(a, K: int, rho=0.0) -> np.ndarray:
+    """b*(a) = argmin_b L(a, b), from the orthonormal coordinates by exact partial fractions.
+
+    The optimal filter in the orthonormal basis is w = f - (f . l / |l|^2) conj(l) (projection onto
+    the model class). Un-colouring it and reading off the residue at each pole gives
+
+      b_s = (z_s - rho)/sqrt(1-rho^2) [ w_s sqrt(1-|a_s|^2) P_s(s)
+             + (z_s - conj a_s) sum_{n>s} w_n sqrt(1-|a_n|^2) / (1 - a_n z_s) P_s(n) ],
+
+    with z_s = 1/a_s and P_s(n) = prod_{j<n, j!=s} (z_s - conj a_j)/(1 - a_j z_s). Each factor is a
+    difference of nearby poles computed to full relative precision, so b* comes out accurately even
+    where G is numerically singular; b* itself can still be huge (that is the problem's own
+    ill-conditioning), and then only the kernel and the loss are meaningful. O(S^2).
+    Repeated poles share their coefficient equally (so conjugate symmetry is kept).
+    """
+    a_all = check_poles(a)
+    a, index = _distinct(a_all)
+    K = _check_lag(K)
+    rho = as_signal(rho).rho
+    f, l = _orthonormal_coordinates(a, K, rho)
+    w = (f - np.sum(f * l) / np.sum(np.abs(l) ** 2) * np.conj(l))[1:]
+    z = 1 / a
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        allpass = (z[:, None] - np.conj(a)[None, :]) / (1 - a[None, :] * z[:, None])  # [s, j]
+        np.fill_diagonal(allpass, 1.0)
+        P = np.cumprod(np.concatenate([np.ones((a.size, 1)), allpass[:, :-1]], axis=1), axis=1)  # prod_{j<n}
+        term = (w * np.sqrt(1 - np.abs(a) ** 2))[None, :] * P
+        cross = (z - np.conj(a))[:, None] / (1 - a[None, :] * z[:, None])
+        np.fill_diagonal(cross, 1.0)
+        b = (z - rho) / np.sqrt(1 - rho**2) * np.sum(np.triu(term * cross), axis=1)
+    if not np.all(np.isfinite(b)):
+        raise FloatingPointError("optimal readout overflows for these poles (b* exceeds float64 range)")
+    counts = np.bincount(index)
+    return b[index] / counts[index]
+
+
+# ----------------------------------------------------------------------------------------------
+# The paper's explicit filter (Theorem 1) and its asymptotics
+
+
+def kappa(alpha: float) -> float:
+    """kappa_alpha = (1 - e^{-4 alpha})/2: the construction's white-noise loss is 1 - kappa S/K + o(S/K)."""
+    return (1 - np.exp(-4 * alpha)) / 2
+
+
+def construction(S: int, K: int, alpha: float = 1.0, spacing: float = 1.0):
+    """Regularly spaced phases: a_s = e^{-alpha/K} e^{i pi s spacing/K}, b_s = beta e^{-i pi s}.
+
+    s runs over {-(S-1)/2, ..., (S-1)/2} (integers for odd S, half-integers for even S), and
+    beta = e^{-alpha} sinh(2 alpha)/K. ``spacing`` = 1 is the paper's; other values are only
+    starting points for the numerical best-known search.
+    """
+    if S < 1 or K < 1 or alpha <= 0:
+        raise ValueError(f"construction needs S >= 1, K >= 1, alpha > 0; got S={S}, K={K}, alpha={alpha}")
+    s = np.arange(S) - (S - 1) / 2
+    a = np.exp(-alpha / K) * np.exp(1j * np.pi * s * spacing / K)
+    beta = np.exp(-alpha) * np.sinh(2 * alpha) / K
+    return a, beta * np.exp(-1j * np.pi * s)
+
+
+def construction_loss_asymptotic(S: int, K: int, alpha: float = 1.0) -> float:
+    """1 - kappa_alpha S / K (white noise, S/K -> 0)."""
+    return 1 - kappa(alpha) * S / K
+
+
+# ----------------------------------------------------------------------------------------------
+# Bounds
+
+
+def lower_bound(S: int, K: int, rho: float = 0.0) -> float:
+    """Rigorous lower bound on the *stationary* loss of any order-S filter, clipped at 0.
+
+    White noise: 1 - S/(K+1) (all-pass group delay + Markov). AR(1): 1 - (S+1)/(K+1) (1+rho)/(1-rho).
+    0 means "no informative bound". A finite-window loss may legitimately lie below it.
+    """
+    if rho == 0:
+        bound = 1 - S / (K + 1)
+    else:
+        bound = 1 - (S + 1) / (K + 1) * (1 + rho) / (1 - rho)
+    return max(0.0, float(bound))
+
+
+# ----------------------------------------------------------------------------------------------
+# The uncertainty principle: how wide is the filter around lag K?
+
+
+def filter_width(c, K: int) -> float:
+    """Full width at half maximum (in lags) of the kernel's main lobe around lag K.
+
+    The peak is the largest |c_k| with |k - K| <= K/2; the lobe is followed left and right until
+    the (signed) kernel drops below half the peak, with linear interpolation between lags. FWHM is
+    chosen because it needs no lobe boundary (unlike a second moment) and is robust to the ripples
+    of learned kernels. For the construction's Dirichlet kernel it is 2 * 1.8955... K/(pi S) * 2
+    ~ 2.41 K/S, i.e. proportional to K/S. Returns NaN when no half-maximum crossing lies within
+    the search window (no localised lobe).
+    """
+    c = np.real(np.asarray(c))
+    lo, hi = max(0, K - K // 2), min(len(c) - 1, K + K // 2)
+    if hi <= lo:
+        return float("nan")
+    p = lo + int(np.argmax(np.abs(c[lo : hi + 1])))
+    y = c * np.sign(c[p])
+    half = y[p] / 2
+
+    def crossing(step):
+        i = p
+        while lo <= i + step <= hi:
+            if y[i + step] < half:
+                return i + step * (y[i] - half) / (y[i] - y[i + step])
+            i += step
+        return None
+
+    left, right = crossing(-1), crossing(+1)
+    return float("nan") if left is None or right is None else float(right - left)
+
+
+def dirichlet_fwhm(S: int, K: int) -> float:
+    """FWHM of sin(pi S x/(2K))/sin(pi x/(2K)) (the construction's envelope-free kernel)."""
+    theta = brentq(lambda t: np.sin(S * t) / (S * np.sin(t)) - 0.5, 1e-12, np.pi / S)
+    return 2 * theta * 2 * K / np.pi
