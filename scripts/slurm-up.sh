@@ -87,6 +87,7 @@ SlurmdLogFile=$LOGS/slurmd.log
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 JobAcctGatherType=jobacct_gather/linux
+AccountingStoreFlags=job_comment
 JobCompType=jobcomp/filetxt
 JobCompLoc=$STATE/jobcomp.txt
 NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM State=UNKNOWN

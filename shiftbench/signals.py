@@ -35,6 +35,11 @@ class StationarySignal(ABC):
     def gram_and_cross(self, a, K: int):
         """(G, v) of L(b) = 1 - 2 Re(v^H b) + b^H G b for the kernel c_k = sum_s b_s a_s^k."""
 
+    def quadratic_loss(self, a, b, K: int):
+        """L(b) = 1 - 2 Re(v^H b) + b^H G b; subclasses may factor G to save work in training."""
+        G, v = self.gram_and_cross(a, K)
+        return 1 - 2 * (v.conj() * b).sum().real + (b.conj() @ (G @ b)).real
+
 
 @dataclass(frozen=True)
 class AR1(StationarySignal):
@@ -77,15 +82,35 @@ class AR1(StationarySignal):
         """
         r, x = self.rho, a.conj()
         xy = x[:, None] * a[None, :]
-        if r == 0.0:
-            return 1.0 / (1.0 - xy), x**K
         G = (1 - r**2 * xy) / ((1 - xy) * (1 - r * x)[:, None] * (1 - r * a)[None, :])
+        return G, self._cross(x, K)
+
+    def _cross(self, x, K: int):
+        """v_s for x = conj(a_s) (see gram_and_cross)."""
+        r = self.rho
+        if r == 0.0:
+            return x**K
         d = x - r
         near = abs(d) * (K + 1) < 1e-4 * r
         quotient = (r ** (K + 1) - x ** (K + 1)) / (r - x + near)  # "+ near" keeps 0/0 out of the graph
         taylor = (K + 1) * r**K + (K + 1) * K / 2 * r ** (K - 1) * d + (K + 1) * K * (K - 1) / 6 * r ** (K - 2) * d**2
         geometric = taylor * near + quotient * ~near
-        return G, geometric + r * x ** (K + 1) / (1 - r * x)
+        return geometric + r * x ** (K + 1) / (1 - r * x)
+
+    def quadratic_loss(self, a, b, K: int):
+        """The same loss with one S x S matrix instead of several (the training hot path).
+
+        G = diag(conj w) G0 diag(w) with w = 1/(1 - r a) and G0 = r^2 + (1 - r^2) C, where
+        C = 1/(1 - conj(a) a^T) is the white-noise Gram matrix. With beta = w * b:
+        b^H G b = r^2 |sum beta|^2 + (1 - r^2) beta^H C beta.
+        """
+        r = self.rho
+        x = a.conj()
+        C = 1.0 / (1.0 - x[:, None] * a[None, :])
+        beta = b / (1 - r * a)
+        v = self._cross(x, K)
+        return (1 - 2 * (v.conj() * b).sum().real + r**2 * abs(beta.sum()) ** 2
+                + (1 - r**2) * (beta.conj() @ (C @ beta)).real)
 
 
 SIGNALS = {"ar1": AR1}

@@ -1,0 +1,167 @@
+"""Command line: one subcommand per workflow step, so each runs (and is tested) without Snakemake.
+
+    shiftbench dataset   --rho 0.7 --length 192 --n 256 --seed 0 --out data.npy
+    shiftbench train     --job '{"S": 8, "K": 32, ...}' --train tr.npy --test te.npy --out runs.json
+    shiftbench theory    --S 8 --K 32 --rho 0.7 --alphas 0.5 1 --out theory.json
+    shiftbench aggregate --runs runs/*.json --theory theory/*.json --outdir results/tables
+    shiftbench figures   --tables results/tables --config config.yaml --outdir reports/figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+log = logging.getLogger("shiftbench")
+
+
+def _dataset(args):
+    from .storage import write_dataset
+
+    meta = write_dataset(args.out, args.rho, args.n, args.length, args.seed)
+    log.info("wrote %s: %s", args.out, meta)
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ["shiftbench", "torch", "numpy", "snakemake"]:
+        try:
+            out[f"{pkg}_version"] = version(pkg)
+        except PackageNotFoundError:
+            out[f"{pkg}_version"] = "not installed"
+    return out
+
+
+def train_job(job: dict, train_path=None, test_path=None, threads: int = 1) -> dict:
+    """Train every (lr, seed) of one (objective, rho, S, K, variant) cell; diverged runs are data."""
+    import torch
+
+    from .storage import load_dataset
+    from .train import RunSpec, train_run
+
+    torch.set_num_threads(threads)  # results must not depend on where the job runs
+    train_x = load_dataset(train_path)[0] if train_path else None
+    test_x = load_dataset(test_path)[0] if test_path else None
+    fixed = {k: job[k] for k in ["S", "K", "rho", "init", "readout", "init_params", "objective", "steps",
+                                 "batch_size", "schedule", "clip", "log_every", "t_eval", "device"]}
+    runs = []
+    for lr in job["lrs"]:
+        for seed in job["seeds"]:
+            spec = RunSpec(**fixed, lr=lr, seed=seed)
+            rec = train_run(spec, train_x, test_x)
+            rec.update(variant=job["variant"], data_seed=job["data_seed"], threads=threads, **versions())
+            log.info("%s lr=%g seed=%d: %s exact_loss=%.6g (%.1fs)", job["variant"], lr, seed, rec["status"],
+                     rec["exact_loss"], rec["wall_time"])
+            runs.append(rec)
+    return {"job": job, "runs": runs}
+
+
+def _train(args):
+    from .storage import write_json
+
+    write_json(train_job(json.loads(args.job), args.train, args.test, args.threads), args.out)
+
+
+def theory_cell(S: int, K: int, rho: float, alphas, best_known_opts: dict) -> dict:
+    """Closed-form quantities of one (S, K, rho): bound, construction per alpha, best known."""
+    from . import inits, theory, train
+
+    rows = []
+    for alpha in alphas:
+        a, b = theory.construction(S, K, alpha)
+        rows.append({"alpha": alpha, "readout": "paper", "loss": theory.exact_loss(a, b, K, rho)})
+        rows.append({"alpha": alpha, "readout": "optimal", "loss": theory.optimal_loss(a, K, rho)})
+    start = time.perf_counter()
+    best = train.best_known(S, K, rho, **best_known_opts)
+    return {
+        "S": S, "K": K, "rho": rho,
+        "lower_bound": theory.lower_bound(S, K, rho),
+        "construction": rows,
+        "construction_asymptotic": {str(al): theory.construction_loss_asymptotic(S, K, al) for al in alphas},
+        "best_known": best, "best_known_seconds": time.perf_counter() - start,
+        "init_optimal_loss": {name: theory.optimal_loss(inits.initialise(name, S, K, 0, "zero")[0], K, rho)
+                              for name in ["uncertainty", "s4d-lin", "s4d-inv"]},
+    }
+
+
+def _theory(args):
+    from .storage import write_json
+
+    opts = json.loads(args.best_known) if args.best_known else {}
+    write_json(theory_cell(args.S, args.K, args.rho, args.alphas, opts), args.out)
+
+
+def _aggregate(args):
+    from .aggregation import aggregate
+
+    aggregate(args.runs, args.theory, args.outdir)
+
+
+def _figures(args):
+    import yaml
+
+    from .plots import make_figures
+
+    make_figures(args.tables, yaml.safe_load(open(args.config)), args.outdir)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="shiftbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("dataset", help="sample an AR(1) dataset with a checksummed sidecar")
+    d.add_argument("--rho", type=float, required=True)
+    d.add_argument("--length", type=int, required=True)
+    d.add_argument("--n", type=int, required=True)
+    d.add_argument("--seed", type=int, required=True)
+    d.add_argument("--out", required=True)
+    d.set_defaults(func=_dataset)
+
+    t = sub.add_parser("train", help="train all lrs and seeds of one cell")
+    t.add_argument("--job", required=True, help="JSON job description (see workflow/rules/training.smk)")
+    t.add_argument("--train")
+    t.add_argument("--test")
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--out", required=True)
+    t.set_defaults(func=_train)
+
+    th = sub.add_parser("theory", help="closed-form quantities and best known of one (S, K, rho)")
+    th.add_argument("--S", type=int, required=True)
+    th.add_argument("--K", type=int, required=True)
+    th.add_argument("--rho", type=float, required=True)
+    th.add_argument("--alphas", type=float, nargs="+", default=[1.0])
+    th.add_argument("--best-known", help="JSON options of train.best_known")
+    th.add_argument("--out", required=True)
+    th.set_defaults(func=_theory)
+
+    ag = sub.add_parser("aggregate", help="build the pandas tables")
+    ag.add_argument("--runs", nargs="+", required=True)
+    ag.add_argument("--theory", nargs="+", required=True)
+    ag.add_argument("--outdir", required=True)
+    ag.set_defaults(func=_aggregate)
+
+    fi = sub.add_parser("figures", help="draw the report's figures")
+    fi.add_argument("--tables", required=True)
+    fi.add_argument("--config", required=True)
+    fi.add_argument("--outdir", required=True)
+    fi.set_defaults(func=_figures)
+
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError) as err:  # bad input: one clear line, no traceback soup
+        log.error("%s", err)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Training linear RNNs on the shift-K task, and the numerical best-known optimum.
+
+A run never raises on numerical failure: a non-finite loss or parameter, or a pole pushed onto the
+unit circle by a parameter blow-up, stops it with ``status = "diverged"`` and the step where it
+happened, so one bad learning rate cannot take a sweep down or poison its tables.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from . import inits, theory
+from .model import LinearRNN
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that defines one training run (and nothing that does not)."""
+
+    S: int
+    K: int
+    rho: float
+    init: str
+    readout: str = "optimal"
+    init_params: dict = field(default_factory=dict)
+    objective: str = "sampled"  # "sampled" (minibatches of stored sequences) or "exact" (population loss)
+    lr: float = 1e-3
+    steps: int = 500
+    batch_size: int = 16
+    schedule: str = "constant"  # or "cosine"
+    clip: float | None = None  # gradient-norm clipping; off by default
+    log_every: int = 25
+    t_eval: int = 64
+    seed: int = 0
+    device: str = "cpu"  # "cpu", "cuda" or "auto"
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but torch sees no CUDA device")
+    return torch.device(device)
+
+
+def shift_targets(x: torch.Tensor, K: int, t_eval: int):
+    """(inputs, targets) of the paper's protocol: score the last t_eval steps against x_{t-K}."""
+    N = x.shape[-1]
+    return x, x[..., N - t_eval - K : N - K]
+
+
+def sampled_mse(model: LinearRNN, x: torch.Tensor, K: int, t_eval: int) -> torch.Tensor:
+    inputs, targets = shift_targets(x, K, t_eval)
+    return ((model(inputs)[..., -t_eval:] - targets) ** 2).mean()
+
+
+def _is_unstable(model: LinearRNN, loss: torch.Tensor) -> bool:
+    if not torch.isfinite(loss):
+        return True
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        return True
+    return bool((model.pole_tensors()[0].abs() >= 1).any())
+
+
+def train_run(spec: RunSpec, train_x: np.ndarray | None = None, test_x: np.ndarray | None = None) -> dict:
+    """Train one model; returns a JSON-ready record (config, status, losses, curve, parameters)."""
+    start = time.perf_counter()
+    device = resolve_device(spec.device)
+    a0, b0 = inits.initialise(spec.init, spec.S, spec.K, spec.seed, spec.readout, spec.rho, **spec.init_params)
+    model = LinearRNN(a0, b0).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, spec.steps) if spec.schedule == "cosine" else None
+    if spec.objective == "sampled":
+        if train_x is None:
+            raise ValueError("objective 'sampled' needs training sequences")
+        data = torch.from_numpy(train_x).to(device)
+        gen = torch.Generator().manual_seed(spec.seed)
+
+    def objective():
+        if spec.objective == "exact":
+            return model.exact_loss(spec.K, spec.rho)
+        idx = torch.randint(len(data), (spec.batch_size,), generator=gen)
+        return sampled_mse(model, data[idx.to(device)], spec.K, spec.t_eval)
+
+    curve, status, diverged_step = [], "ok", None
+    for step in range(spec.steps + 1):
+        loss = objective()
+        if _is_unstable(model, loss):
+            status, diverged_step = "diverged", step
+            break
+        if step % spec.log_every == 0 or step == spec.steps:
+            curve.append((step, loss.item(), theory.exact_loss(model.poles(), model.readout(), spec.K, spec.rho)))
+        if step == spec.steps:
+            break
+        opt.zero_grad()
+        loss.backward()
+        if spec.clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), spec.clip)
+        opt.step()
+        if sched is not None:
+            sched.step()
+
+    record = {**asdict(spec), "status": status, "diverged_step": diverged_step}
+    record["initial_exact_loss"] = theory.exact_loss(a0, b0, spec.K, spec.rho)
+    record["initial_optimal_loss"] = theory.optimal_loss(a0, spec.K, spec.rho)
+    nan = float("nan")
+    record.update(exact_loss=nan, finite_window_loss=nan, test_mse=nan, learned_optimal_loss=nan, filter_width=nan)
+    if status == "ok":
+        a, b = model.poles(), model.readout()
+        length = spec.K + spec.t_eval
+        record.update(
+            exact_loss=theory.exact_loss(a, b, spec.K, spec.rho),
+            finite_window_loss=theory.finite_window_loss(a, b, spec.K, spec.rho, length, spec.t_eval),
+            learned_optimal_loss=theory.optimal_loss(a, spec.K, spec.rho),
+            filter_width=theory.filter_width(theory.kernel(a, b, 2 * spec.K), spec.K),
+        )
+        if test_x is not None:
+            with torch.no_grad():
+                record["test_mse"] = float(sampled_mse(model, torch.from_numpy(test_x).to(device), spec.K, spec.t_eval))
+        record["poles"] = [[z.real, z.imag] for z in a]
+        record["readout"] = [[z.real, z.imag] for z in b]
+    record["curve"] = curve
+    record["steps_done"] = curve[-1][0] if curve else 0
+    record["wall_time"] = time.perf_counter() - start
+    return record
+
+
+# ----------------------------------------------------------------------------------------------
+# Numerical best-known optimum (reported as such, never as a bound)
+
+
+def _refine(a, b, K, rho, iterations):
+    """L-BFGS on the exact loss over poles and readout, from (a, b); returns the refined poles."""
+    model = LinearRNN(a, b)
+    opt = torch.optim.LBFGS(model.parameters(), lr=1, max_iter=iterations, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = model.exact_loss(K, rho)
+        loss.backward()
+        return loss
+
+    try:
+        opt.step(closure)
+    except (RuntimeError, ValueError):  # a blow-up inside the line search: keep the start
+        return a
+    a_new = model.poles()
+    return a_new if np.all(np.isfinite(a_new)) and np.all(np.abs(a_new) < 1) else a
+
+
+def best_known(S, K, rho, alphas=(0.5, 1.0, 1.5, 2.0), spacings=(0.8, 1.0, 1.25), refine_starts=3, iterations=200):
+    """Best loss found by minimising the exact loss from construction-like starts.
+
+    Starts: the construction for every (alpha, phase spacing), each with its optimal readout.
+    The ``refine_starts`` best are refined by L-BFGS; each candidate is scored by the optimal loss
+    of its poles (the readout re-optimised exactly), and the best is returned.
+    """
+    candidates = []
+    for alpha in alphas:
+        for spacing in spacings:
+            a, _ = theory.construction(S, K, alpha, spacing)
+            a = a[inits._construction_order(S)]
+            candidates.append((theory.optimal_loss(a, K, rho), alpha, spacing, a))
+    candidates.sort(key=lambda c: c[0])
+    best = candidates[0]
+    for loss0, alpha, spacing, a in candidates[:refine_starts]:
+        b = theory.optimal_readout(a, K, rho)
+        b = inits.pair_layout(b[: S // 2], b[2 * (S // 2) :].real)
+        a_ref = _refine(a, b, K, rho, iterations)
+        loss = theory.optimal_loss(a_ref, K, rho)
+        if math.isfinite(loss) and loss < best[0]:
+            best = (loss, alpha, spacing, a_ref)
+    loss, alpha, spacing, a = best
+    return {"best_known": loss, "start_alpha": alpha, "start_spacing": spacing, "poles": [[z.real, z.imag] for z in a]}

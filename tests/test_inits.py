@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from shiftbench import inits, model, theory
+
+
+@pytest.mark.parametrize("S", [7, 8])
+def test_uncertainty_reproduces_construction(S):
+    a, b = inits.initialise("uncertainty", S, 50, seed=0, readout="paper", alpha=1.3)
+    ca, cb = theory.construction(S, 50, 1.3)
+    order = inits._construction_order(S)
+    np.testing.assert_array_equal(a, ca[order])
+    np.testing.assert_array_equal(b, cb[order])
+    assert sorted(order) == list(range(S))
+    model.check_pair_layout(a, b)
+
+
+def test_lru_ring_moduli_and_phases_in_range():
+    a, _ = inits.initialise("lru-ring", 401, 1000, seed=1, readout="zero", r_min=0.9, r_max=0.999, max_phase=0.5)
+    assert np.all((np.abs(a) >= 0.9) & (np.abs(a) <= 0.999))
+    p = a[:200]
+    assert np.all((np.angle(p) >= 0) & (np.angle(p) <= 0.5))
+    # uniform in *area*: |a|^2 is uniform on [r_min^2, r_max^2]
+    u = (np.abs(p) ** 2 - 0.81) / (0.999**2 - 0.81)
+    assert abs(u.mean() - 0.5) < 4 * np.sqrt(1 / 12 / u.size)
+
+
+def test_s4d_formulas():
+    S, K = 7, 100
+    a, _ = inits.initialise("s4d-lin", S, K, seed=0, readout="zero", dt="1/K")
+    n = np.arange(3)
+    np.testing.assert_allclose(a[:3], np.exp((-0.5 + 1j * np.pi * n) / K))
+    assert a[-1] == pytest.approx(np.exp(-0.5 / K))
+    # S4D-Lin with dt = 1/K has the construction's phase spacing pi/K and modulus e^{-1/(2K)}
+    c, _ = theory.construction(S, K, alpha=0.5)
+    assert np.abs(a).max() == pytest.approx(np.abs(c).max())
+    a_inv, _ = inits.initialise("s4d-inv", S, K, seed=0, readout="zero", dt=0.01)
+    np.testing.assert_allclose(np.log(a_inv[:3]) / 0.01, -0.5 + 1j * (S / np.pi) * (S / (1 + 2 * n) - 1))
+    dts = {np.abs(inits.initialise("s4d-lin", S, K, seed=s, readout="zero")[0][-1]) for s in range(5)}
+    assert len(dts) == 5  # log-uniform dt is seeded
+    assert all(np.exp(-0.5 * 0.1) <= d <= np.exp(-0.5 * 1e-3) for d in dts)
+
+
+@pytest.mark.parametrize("name", sorted(inits.POLE_INITS))
+def test_optimal_readout_rule_reaches_optimal_loss(name):
+    a, b = inits.initialise(name, 9, 40, seed=2, readout="optimal", rho=0.6)
+    model.check_pair_layout(a, b)
+    assert theory.exact_loss(a, b, 40, 0.6) == pytest.approx(theory.optimal_loss(a, 40, 0.6), abs=1e-9)
+
+
+def test_random_readout_is_seeded_and_small():
+    _, b1 = inits.initialise("lru-ring", 8, 40, seed=4, readout="random")
+    _, b2 = inits.initialise("lru-ring", 8, 40, seed=4, readout="random")
+    np.testing.assert_array_equal(b1, b2)
+    assert 0 < np.abs(b1).max() < 0.2
+
+
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (("nope", "zero", {}), "unknown init"),
+        (("lru-ring", "bogus", {}), "unknown readout"),
+        (("lru-ring", "paper", {}), "only applies"),
+        (("uncertainty", "zero", {"r_min": 0.1}), "no parameter"),
+    ],
+)
+def test_invalid_init_configs(args, match):
+    with pytest.raises(ValueError, match=match):
+        inits.check_init(*args)
