@@ -1,10 +1,11 @@
 """Command line: one subcommand per workflow step, so each runs (and is tested) without Snakemake.
 
     shiftbench dataset   --rho 0.7 --length 192 --n 256 --seed 0 --out data.npy
-    shiftbench train     --job '{"S": 8, "K": 32, ...}' --train tr.npy --test te.npy --out runs.json
-    shiftbench theory    --S 8 --K 32 --rho 0.7 --alphas 0.5 1 --out theory.json
+    shiftbench train     --job '{"S": 8, "Ks": [16, 32], ...}' --train tr16.npy tr32.npy --test ... --out runs.json
+    shiftbench theory    --S 8 --K 16 32 --rho 0.7 --alphas 0.5 1 --out theory.json
     shiftbench aggregate --runs runs/*.json --theory theory/*.json --outdir results/tables
     shiftbench figures   --tables results/tables --config config.yaml --outdir reports/figures
+    shiftbench provenance --config config.yaml --commit abc123 --out reports/figures/provenance.html
 """
 
 from __future__ import annotations
@@ -37,27 +38,41 @@ def versions() -> dict:
     return out
 
 
-def train_job(job: dict, train_path=None, test_path=None, threads: int = 1) -> dict:
-    """Train every (lr, seed) of one (objective, rho, S, K, variant) cell; diverged runs are data."""
+def load_for(path, rho: float, length: int):
+    """A dataset, checked (checksum, shape) and matched to the job (rho, length): no stale inputs."""
+    from .storage import CorruptDataset, load_dataset
+
+    x, meta = load_dataset(path)
+    if meta["rho"] != rho or meta["length"] != length:
+        raise CorruptDataset(f"{path}: holds rho={meta['rho']}, length={meta['length']}; the job needs rho={rho}, length={length}")
+    return x
+
+
+def train_job(job: dict, train_paths=None, test_paths=None, threads: int = 1) -> dict:
+    """Train every (K, lr, seed) of one (objective, rho, S, variant); diverged runs are data."""
     import torch
 
-    from .storage import load_dataset
     from .train import RunSpec, train_run
 
     torch.set_num_threads(threads)  # results must not depend on where the job runs
-    train_x = load_dataset(train_path)[0] if train_path else None
-    test_x = load_dataset(test_path)[0] if test_path else None
-    fixed = {k: job[k] for k in ["S", "K", "rho", "init", "readout", "init_params", "objective", "steps",
+    Ks = job["Ks"]
+    train_paths, test_paths = train_paths or [None] * len(Ks), test_paths or [None] * len(Ks)
+    if not len(train_paths) == len(test_paths) == len(Ks):
+        raise ValueError(f"need one train and one test dataset per K in {Ks}")
+    fixed = {k: job[k] for k in ["S", "rho", "init", "readout", "init_params", "objective", "steps",
                                  "batch_size", "schedule", "clip", "log_every", "t_eval", "device"]}
     runs = []
-    for lr in job["lrs"]:
-        for seed in job["seeds"]:
-            spec = RunSpec(**fixed, lr=lr, seed=seed)
-            rec = train_run(spec, train_x, test_x)
-            rec.update(variant=job["variant"], data_seed=job["data_seed"], threads=threads, **versions())
-            log.info("%s lr=%g seed=%d: %s exact_loss=%.6g (%.1fs)", job["variant"], lr, seed, rec["status"],
-                     rec["exact_loss"], rec["wall_time"])
-            runs.append(rec)
+    for K, train_path, test_path in zip(Ks, train_paths, test_paths):
+        N = K + job["t_eval"]
+        train_x = load_for(train_path, job["rho"], N) if train_path else None
+        test_x = load_for(test_path, job["rho"], N) if test_path else None
+        for lr in job["lrs"]:
+            for seed in job["seeds"]:
+                rec = train_run(RunSpec(**fixed, K=K, lr=lr, seed=seed), train_x, test_x)
+                rec.update(variant=job["variant"], data_seed=job["data_seed"], threads=threads, **versions())
+                log.info("%s K=%d lr=%g seed=%d: %s exact_loss=%.6g (%.1fs)", job["variant"], K, lr, seed,
+                         rec["status"], rec["exact_loss"], rec["wall_time"])
+                runs.append(rec)
     return {"job": job, "runs": runs}
 
 
@@ -93,7 +108,7 @@ def _theory(args):
     from .storage import write_json
 
     opts = json.loads(args.best_known) if args.best_known else {}
-    write_json(theory_cell(args.S, args.K, args.rho, args.alphas, opts), args.out)
+    write_json({"cells": [theory_cell(args.S, K, args.rho, args.alphas, opts) for K in args.K]}, args.out)
 
 
 def _aggregate(args):
@@ -108,6 +123,14 @@ def _figures(args):
     from .plots import make_figures
 
     make_figures(args.tables, yaml.safe_load(open(args.config)), args.outdir)
+
+
+def _provenance(args):
+    import yaml
+
+    from .plots import write_provenance
+
+    write_provenance(yaml.safe_load(open(args.config)), args.commit, args.out)
 
 
 def main(argv=None):
@@ -125,15 +148,15 @@ def main(argv=None):
 
     t = sub.add_parser("train", help="train all lrs and seeds of one cell")
     t.add_argument("--job", required=True, help="JSON job description (see workflow/rules/training.smk)")
-    t.add_argument("--train")
-    t.add_argument("--test")
+    t.add_argument("--train", nargs="*", help="training datasets, one per K of the job, in order (sampled objective)")
+    t.add_argument("--test", nargs="+", required=True, help="test datasets, one per K of the job, in order")
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--out", required=True)
     t.set_defaults(func=_train)
 
-    th = sub.add_parser("theory", help="closed-form quantities and best known of one (S, K, rho)")
+    th = sub.add_parser("theory", help="closed-form quantities and best known of (S, K, rho) cells")
     th.add_argument("--S", type=int, required=True)
-    th.add_argument("--K", type=int, required=True)
+    th.add_argument("--K", type=int, nargs="+", required=True)
     th.add_argument("--rho", type=float, required=True)
     th.add_argument("--alphas", type=float, nargs="+", default=[1.0])
     th.add_argument("--best-known", help="JSON options of train.best_known")
@@ -151,6 +174,12 @@ def main(argv=None):
     fi.add_argument("--config", required=True)
     fi.add_argument("--outdir", required=True)
     fi.set_defaults(func=_figures)
+
+    pv = sub.add_parser("provenance", help="config, hash, commit and versions as an HTML table")
+    pv.add_argument("--config", required=True)
+    pv.add_argument("--commit", default="unknown")
+    pv.add_argument("--out", required=True)
+    pv.set_defaults(func=_provenance)
 
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

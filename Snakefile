@@ -1,0 +1,27 @@
+# shiftbench: the memory of linear RNNs on the shift-K task.
+# Thin on purpose: the science lives in the `shiftbench` package, the rules in workflow/rules/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/datasets.smk"
+include: "workflow/rules/training.smk"
+include: "workflow/rules/theory.smk"
+include: "workflow/rules/aggregation.smk"
+include: "workflow/rules/figures.smk"
+
+
+report: "workflow/report/workflow.rst"
+
+
+rule all:
+    input:
+        expand("results/tables/{table}.{ext}", table=TABLES, ext=["parquet", "csv"]),
+        expand("reports/figures/{figure}", figure=FIGURES),
+        "reports/figures/provenance.html",
+    default_target: True

@@ -1,0 +1,63 @@
+import yaml
+
+
+rule config_snapshot:
+    """The validated config (defaults filled in), the single input of figures and provenance."""
+    output:
+        "results/config.yaml",
+    params:
+        config=sbconfig.canonical(config),
+    log:
+        "logs/config_snapshot.log",
+    localrule: True
+    run:
+        from shiftbench.storage import atomic_path
+
+        with atomic_path(output[0]) as tmp:
+            tmp.write_text(yaml.safe_dump(json.loads(params.config), sort_keys=True))
+
+
+def figure(name, caption, category):
+    return report(f"reports/figures/{name}", caption=f"../report/{caption}.rst", category=category)
+
+
+rule figures:
+    input:
+        tables=rules.aggregate.output.parquet,
+        config="results/config.yaml",
+    output:
+        figure("claims.html", "claims", "1. Claims"),
+        figure("fig1_kernels.png", "fig1", "2. Uncertainty principle"),
+        figure("fig8_width_vs_K_over_S.png", "fig8", "2. Uncertainty principle"),
+        figure("fig2_frequency_window.png", "fig2", "3. Frequency view"),
+        figure("fig3_white_noise_terms.png", "fig3", "3. Frequency view"),
+        figure("fig5_spectral_density.png", "fig5", "3. Frequency view"),
+        figure("fig4_learning_curves.png", "fig4", "4. Learned vs theory"),
+        figure("fig6_loss_vs_S_over_K.png", "fig6", "4. Learned vs theory"),
+        figure("fig7_loss_vs_smoothness.png", "fig7", "4. Learned vs theory"),
+    log:
+        "logs/figures.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/shiftbench.yaml"
+    shell:
+        "{PY} -m shiftbench figures --tables results/tables --config {input.config} --outdir reports/figures > {log} 2>&1"
+
+
+rule provenance:
+    input:
+        "results/config.yaml",
+    output:
+        figure("provenance.html", "provenance", "6. Provenance"),
+    params:
+        commit=git_commit(),
+    log:
+        "logs/provenance.log",
+    localrule: True
+    conda:
+        "../envs/shiftbench.yaml"
+    shell:
+        "{PY} -m shiftbench provenance --config {input} --commit {params.commit} --out {output} > {log} 2>&1"

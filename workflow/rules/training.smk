@@ -1,0 +1,27 @@
+rule train:
+    """All K, lrs and seeds of one (objective, rho, S, init variant, data seed).
+
+    The unit keeps torch's import (seconds) under a fifth of a job, and a change to one variant's
+    settings reruns only that variant's jobs.
+    """
+    input:
+        train=lambda w: datasets_for(w, "train") if w.objective == "sampled" else [],
+        test=lambda w: datasets_for(w, "test"),
+    output:
+        "results/runs/{objective}/rho{rho}/S{S}/{variant}_data{seed}.json",
+    params:
+        job=lambda w: sbconfig.canonical(
+            sbconfig.train_job(config, w.objective, RHOS[w.rho], int(w.S), w.variant, int(w.seed))
+        ),
+        train=lambda w, input: f"--train {' '.join(input.train)}" if input.train else "",
+    log:
+        "logs/train/{objective}/rho{rho}/S{S}/{variant}_data{seed}.log",
+    threads: 1
+    resources:
+        mem_mb=lambda w, attempt: 1000 * attempt,
+        runtime=lambda w, attempt: 30 * attempt,
+    conda:
+        "../envs/shiftbench.yaml"
+    shell:
+        "{PY} -m shiftbench train --job {params.job:q} {params.train} --test {input.test}"
+        " --threads {threads} --out {output} > {log} 2>&1"
