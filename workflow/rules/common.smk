@@ -56,7 +56,7 @@ def train_outputs():
 
 
 def theory_outputs():
-    return expand("results/theory/rho{rho}/S{S}.json", rho=RHOS, S=config["grid"]["S"])
+    return expand("results/theory/rho{rho}.json", rho=RHOS)
 
 
 def git_commit():

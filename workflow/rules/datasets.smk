@@ -1,14 +1,15 @@
 rule dataset:
-    """One AR(1) dataset of n sequences of length N = K + t_eval, with a checksummed sidecar."""
+    """Train and test AR(1) datasets of sequences of length N = K + t_eval, with checksummed sidecars."""
     output:
-        data="results/data/rho{rho}/N{N}/{split}_seed{seed}.npy",
-        meta="results/data/rho{rho}/N{N}/{split}_seed{seed}.json",
+        train="results/data/rho{rho}/N{N}/train_seed{seed}.npy",
+        train_meta="results/data/rho{rho}/N{N}/train_seed{seed}.json",
+        test="results/data/rho{rho}/N{N}/test_seed{seed}.npy",
+        test_meta="results/data/rho{rho}/N{N}/test_seed{seed}.json",
     params:
-        n=lambda w: config["data"]["n_train" if w.split == "train" else "n_test"],
-        # distinct streams for train and test with the same user seed
-        seed=lambda w: 2 * int(w.seed) + (w.split == "test"),
+        n_train=config["data"]["n_train"],
+        n_test=config["data"]["n_test"],
     log:
-        "logs/dataset/rho{rho}_N{N}_{split}_seed{seed}.log",
+        "logs/dataset/rho{rho}_N{N}_seed{seed}.log",
     group:
         "datasets"
     threads: 1
@@ -18,5 +19,5 @@ rule dataset:
     conda:
         "../envs/shiftbench.yaml"
     shell:
-        "{PY} -m shiftbench dataset --rho {wildcards.rho} --length {wildcards.N} --n {params.n}"
-        " --seed {params.seed} --out {output.data} > {log} 2>&1"
+        "{PY} -m shiftbench dataset --rho {wildcards.rho} --length {wildcards.N} --n-train {params.n_train}"
+        " --n-test {params.n_test} --seed {wildcards.seed} --train {output.train} --test {output.test} > {log} 2>&1"

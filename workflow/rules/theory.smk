@@ -1,19 +1,19 @@
 rule theory:
-    """Lower bound, the construction over the alpha grid (both readouts) and the best known, per K."""
+    """Per grid cell of one rho: lower bound, construction over the alpha grid (both readouts), best known."""
     output:
-        "results/theory/rho{rho}/S{S}.json",
+        "results/theory/rho{rho}.json",
     params:
-        K=lambda w: " ".join(map(str, sbconfig.K_values(config, int(w.S)))),
+        cells=" ".join(f"{S}:{K}" for S in config["grid"]["S"] for K in sbconfig.K_values(config, S)),
         alphas=" ".join(map(str, config["theory"]["alphas"])),
         best_known=sbconfig.canonical(config["theory"]["best_known"]),
     log:
-        "logs/theory/rho{rho}_S{S}.log",
+        "logs/theory/rho{rho}.log",
     threads: 1
     resources:
         mem_mb=lambda w, attempt: 1000 * attempt,
-        runtime=lambda w, attempt: 30 * attempt,
+        runtime=lambda w, attempt: 60 * attempt,
     conda:
         "../envs/shiftbench.yaml"
     shell:
-        "{PY} -m shiftbench theory --S {wildcards.S} --K {params.K} --rho {wildcards.rho}"
+        "{PY} -m shiftbench theory --rho {wildcards.rho} --cells {params.cells}"
         " --alphas {params.alphas} --best-known {params.best_known:q} --out {output} > {log} 2>&1"
