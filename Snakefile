@@ -5,7 +5,12 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# config.yaml is the default study; a --configfile (e.g. configs/paper.yaml) replaces it instead of
+# being merged into it, so its init variants are exactly those it lists. --config still overrides keys.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
 
 
 include: "workflow/rules/common.smk"

@@ -35,7 +35,7 @@ def tables_from_jobs(run_files, theory_files) -> dict[str, pd.DataFrame]:
         for r in read_json(path)["runs"]:
             rid = run_id(r)
             curves += [{"run_id": rid, "step": s, "train_loss": tl, "exact_loss": el} for s, tl, el in r.pop("curve")]
-            poles, readout = r.pop("poles", []), r.pop("readout", [])
+            poles, readout = r.pop("learned_poles", []), r.pop("learned_readout", [])
             params += [{"run_id": rid, "pole_index": i, "a_re": a[0], "a_im": a[1], "b_re": b[0], "b_im": b[1]}
                        for i, (a, b) in enumerate(zip(poles, readout))]
             r["init_params"] = json.dumps(r["init_params"], sort_keys=True)
@@ -78,7 +78,7 @@ def _interval(x: pd.Series):
 def summary_table(runs: pd.DataFrame, theory: pd.DataFrame) -> pd.DataFrame:
     """Per (S, K, rho, objective, variant) at its best lr (lowest mean learned loss), over seeds."""
     ok = runs[runs.status == "ok"]
-    ref = theory.pivot_table(index=CELL, columns="quantity", values="value", aggfunc="first")
+    ref = theory.pivot_table(index=CELL, columns="quantity", values="value", aggfunc="first", dropna=False)
     rows = []
     for key, group in runs.groupby(VARIANT, sort=True):
         good = ok.loc[ok.index.isin(group.index)]

@@ -63,18 +63,19 @@ def train_job(job: dict, train_paths=None, test_paths=None, threads: int = 1) ->
         raise ValueError(f"need one train and one test dataset per K in {Ks}")
     fixed = {k: job[k] for k in ["S", "rho", "init", "readout", "init_params", "objective", "steps",
                                  "batch_size", "schedule", "clip", "log_every", "t_eval", "device"]}
+    # Build (and so validate) every spec before reading any data: a bad job fails in a second.
+    specs = {K: [RunSpec(**fixed, K=K, lr=lr, seed=seed) for lr in job["lrs"] for seed in job["seeds"]] for K in Ks}
     runs = []
     for K, train_path, test_path in zip(Ks, train_paths, test_paths):
         N = K + job["t_eval"]
         train_x = load_for(train_path, job["rho"], N) if train_path else None
         test_x = load_for(test_path, job["rho"], N) if test_path else None
-        for lr in job["lrs"]:
-            for seed in job["seeds"]:
-                rec = train_run(RunSpec(**fixed, K=K, lr=lr, seed=seed), train_x, test_x)
-                rec.update(variant=job["variant"], data_seed=job["data_seed"], threads=threads, **versions())
-                log.info("%s K=%d lr=%g seed=%d: %s exact_loss=%.6g (%.1fs)", job["variant"], K, lr, seed,
-                         rec["status"], rec["exact_loss"], rec["wall_time"])
-                runs.append(rec)
+        for spec in specs[K]:
+            rec = train_run(spec, train_x, test_x)
+            rec.update(variant=job["variant"], data_seed=job["data_seed"], threads=threads, **versions())
+            log.info("%s K=%d lr=%g seed=%d: %s exact_loss=%.6g (%.1fs)", job["variant"], K, spec.lr, spec.seed,
+                     rec["status"], rec["exact_loss"], rec["wall_time"])
+            runs.append(rec)
     return {"job": job, "runs": runs}
 
 
@@ -120,20 +121,23 @@ def _aggregate(args):
     aggregate(args.runs, args.theory, args.outdir)
 
 
-def _figures(args):
+def read_config(text_or_path: str) -> dict:
+    """A config given as JSON text (what the workflow passes) or as a YAML/JSON file."""
     import yaml
 
+    return json.loads(text_or_path) if text_or_path.lstrip().startswith("{") else yaml.safe_load(open(text_or_path))
+
+
+def _figures(args):
     from .plots import make_figures
 
-    make_figures(args.tables, yaml.safe_load(open(args.config)), args.outdir)
+    make_figures(args.tables, read_config(args.config), args.outdir)
 
 
 def _provenance(args):
-    import yaml
-
     from .plots import write_provenance
 
-    write_provenance(yaml.safe_load(open(args.config)), args.commit, args.out)
+    write_provenance(read_config(args.config), args.commit, args.out)
 
 
 def main(argv=None):
@@ -175,12 +179,12 @@ def main(argv=None):
 
     fi = sub.add_parser("figures", help="draw the report's figures")
     fi.add_argument("--tables", required=True)
-    fi.add_argument("--config", required=True)
+    fi.add_argument("--config", required=True, help="the validated config, as JSON text or a YAML file")
     fi.add_argument("--outdir", required=True)
     fi.set_defaults(func=_figures, imports=("shiftbench.plots",))
 
     pv = sub.add_parser("provenance", help="config, hash, commit and versions as an HTML table")
-    pv.add_argument("--config", required=True)
+    pv.add_argument("--config", required=True, help="the validated config, as JSON text or a YAML file")
     pv.add_argument("--commit", default="unknown")
     pv.add_argument("--out", required=True)
     pv.set_defaults(func=_provenance, imports=("shiftbench.plots",))

@@ -22,16 +22,39 @@ class ConfigError(ValueError):
 
 
 def load_config(path_or_dict, schema=SCHEMA) -> dict:
+    """Validate (filling defaults) and check a config; raises ConfigError naming key, value and range."""
+    config = yaml.safe_load(open(path_or_dict)) if isinstance(path_or_dict, (str, Path)) else path_or_dict
+    validate_config(config, schema)
+    return config
+
+
+def validate_config(config, schema=SCHEMA):
+    """Snakemake's schema validation (it also fills in defaults), with a one-paragraph error."""
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
-    config = yaml.safe_load(open(path_or_dict)) if isinstance(path_or_dict, (str, Path)) else path_or_dict
     try:
         validate(config, str(schema))
-    except WorkflowError as err:
-        raise ConfigError(str(err)) from None
+    except WorkflowError:
+        raise ConfigError(explain_schema_error(config, schema)) from None
     check_config(config)
-    return config
+
+
+def explain_schema_error(config, schema=SCHEMA) -> str:
+    """'key: problem (value). Allowed: <schema description>' for the most relevant schema error."""
+    import jsonschema
+
+    schema = yaml.safe_load(open(schema))
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    node, allowed = schema, None
+    for step in list(error.absolute_schema_path)[:-1]:  # walk to the failing keyword, keep the last description
+        if isinstance(node, dict) and step not in node and "$ref" in node:  # jsonschema follows $ref silently
+            node = schema["definitions"][node["$ref"].rsplit("/", 1)[-1]]
+        node = node[step]
+        if isinstance(node, dict) and "description" in node:
+            allowed = node["description"]
+    return f"invalid config key {key}: {error.message}." + (f" Allowed: {allowed}" if allowed else "")
 
 
 def K_values(config, S: int) -> list[int]:

@@ -249,7 +249,7 @@ def claims(t, cfg) -> pd.DataFrame:
                  f"S = {S}, K = {K}, optimal readout: median |C/D - 1| inside = {np.median(np.abs(r[inside] - 1)):.3f}, "
                  f"median |C/D| outside = {np.median(np.abs(r[outside])):.3f}"))
 
-    th = t["theory"].pivot_table(index=["S", "K", "rho"], columns="quantity", values="value", aggfunc="first").reset_index()
+    th = t["theory"].pivot_table(index=["S", "K", "rho"], columns="quantity", values="value", aggfunc="first", dropna=False).reset_index()
     white = th[th.rho == 0]
     if len(white):
         tight = (1 - white.best_known) * (white.K + 1) / white.S

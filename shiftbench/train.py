@@ -16,6 +16,7 @@ import torch
 
 from . import inits, theory
 from .model import LinearRNN
+from .signals import AR1
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,19 @@ class RunSpec:
     t_eval: int = 64
     seed: int = 0
     device: str = "cpu"  # "cpu", "cuda" or "auto"
+
+    def __post_init__(self):
+        """Refuse a bad spec up front (the CLI turns this into one clear error line)."""
+        AR1(self.rho)  # rho in [0, 1)
+        for name in ["S", "K", "steps", "batch_size", "log_every", "t_eval"]:
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if self.objective not in ("sampled", "exact") or self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"objective must be sampled|exact and schedule constant|cosine, got {self.objective!r}, {self.schedule!r}")
+        inits.check_init(self.init, self.readout, self.init_params)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -122,8 +136,8 @@ def train_run(spec: RunSpec, train_x: np.ndarray | None = None, test_x: np.ndarr
         if test_x is not None:
             with torch.no_grad():
                 record["test_mse"] = float(sampled_mse(model, torch.from_numpy(test_x).to(device), spec.K, spec.t_eval))
-        record["poles"] = [[z.real, z.imag] for z in a]
-        record["readout"] = [[z.real, z.imag] for z in b]
+        record["learned_poles"] = [[z.real, z.imag] for z in a]
+        record["learned_readout"] = [[z.real, z.imag] for z in b]
     record["curve"] = curve
     record["steps_done"] = curve[-1][0] if curve else 0
     record["wall_time"] = time.perf_counter() - start

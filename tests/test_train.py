@@ -32,8 +32,8 @@ def test_test_mse_agrees_with_finite_window_loss():
     rec = train.train_run(spec, train_x, test_x)
     assert rec["status"] == "ok"
     # standard error of the per-sequence MSE, computed from the learned kernel
-    a = np.array([complex(*z) for z in rec["poles"]])
-    b = np.array([complex(*z) for z in rec["readout"]])
+    a = np.array([complex(*z) for z in rec["learned_poles"]])
+    b = np.array([complex(*z) for z in rec["learned_readout"]])
     c = theory.kernel(a, b, K + t_eval).real
     y = np.stack([np.convolve(row, c)[: K + t_eval] for row in test_x])
     per_seq = ((y[:, -t_eval:] - test_x[:, :t_eval]) ** 2).mean(axis=1)

@@ -20,4 +20,4 @@ rule aggregate:
     conda:
         "../envs/shiftbench.yaml"
     shell:
-        "{PY} -m shiftbench aggregate --runs {input.runs} --theory {input.theory} --outdir results/tables > {log} 2>&1"
+        "shiftbench aggregate --runs {input.runs} --theory {input.theory} --outdir results/tables > {log} 2>&1"

@@ -1,19 +1,15 @@
 # Helpers shared by the rules: config validation and the grid, as file paths.
 import json
 import subprocess
-import sys
-
-from snakemake.utils import validate
 
 from shiftbench import config as sbconfig
 
-validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+# JSON schema (types, ranges, unknown keys; fills in defaults) plus the cross-field rules, before any job.
 try:
-    sbconfig.check_config(config)  # cross-field rules the schema cannot express
+    sbconfig.validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 except sbconfig.ConfigError as err:
     raise WorkflowError(f"Invalid config: {err}")
 
-PY = sys.executable  # jobs run the interpreter that runs Snakemake (same venv on every node)
 TABLES = ["runs", "curves", "params", "theory", "summary"]
 FIGURES = [
     "claims.html",
@@ -57,6 +53,11 @@ def train_outputs():
 
 def theory_outputs():
     return expand("results/theory/rho{rho}.json", rho=RHOS)
+
+
+def figure(name, caption, category):
+    """A report figure with its caption (paths relative to the .smk files)."""
+    return report(f"reports/figures/{name}", caption=f"../report/{caption}.rst", category=category)
 
 
 def git_commit():

@@ -19,5 +19,5 @@ rule dataset:
     conda:
         "../envs/shiftbench.yaml"
     shell:
-        "{PY} -m shiftbench dataset --rho {wildcards.rho} --length {wildcards.N} --n-train {params.n_train}"
+        "shiftbench dataset --rho {wildcards.rho} --length {wildcards.N} --n-train {params.n_train}"
         " --n-test {params.n_test} --seed {wildcards.seed} --train {output.train} --test {output.test} > {log} 2>&1"

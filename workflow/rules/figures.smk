@@ -1,30 +1,6 @@
-import yaml
-
-
-rule config_snapshot:
-    """The validated config (defaults filled in), the single input of figures and provenance."""
-    output:
-        "results/config.yaml",
-    params:
-        config=sbconfig.canonical(config),
-    log:
-        "logs/config_snapshot.log",
-    localrule: True
-    run:
-        from shiftbench.storage import atomic_path
-
-        with atomic_path(output[0]) as tmp:
-            tmp.write_text(yaml.safe_dump(json.loads(params.config), sort_keys=True))
-
-
-def figure(name, caption, category):
-    return report(f"reports/figures/{name}", caption=f"../report/{caption}.rst", category=category)
-
-
 rule figures:
     input:
-        tables=rules.aggregate.output.parquet,
-        config="results/config.yaml",
+        rules.aggregate.output.parquet,
     output:
         figure("claims.html", "claims", "1. Claims"),
         figure("fig1_kernels.png", "fig1", "2. Uncertainty principle"),
@@ -35,6 +11,8 @@ rule figures:
         figure("fig4_learning_curves.png", "fig4", "4. Learned vs theory"),
         figure("fig6_loss_vs_S_over_K.png", "fig6", "4. Learned vs theory"),
         figure("fig7_loss_vs_smoothness.png", "fig7", "4. Learned vs theory"),
+    params:
+        config=sbconfig.canonical(config),
     log:
         "logs/figures.log",
     threads: 1
@@ -44,20 +22,19 @@ rule figures:
     conda:
         "../envs/shiftbench.yaml"
     shell:
-        "{PY} -m shiftbench figures --tables results/tables --config {input.config} --outdir reports/figures > {log} 2>&1"
+        "shiftbench figures --tables results/tables --config {params.config:q} --outdir reports/figures > {log} 2>&1"
 
 
 rule provenance:
-    input:
-        "results/config.yaml",
     output:
         figure("provenance.html", "provenance", "6. Provenance"),
     params:
         commit=git_commit(),
+        config=sbconfig.canonical(config),
     log:
         "logs/provenance.log",
     localrule: True
     conda:
         "../envs/shiftbench.yaml"
     shell:
-        "{PY} -m shiftbench provenance --config {input} --commit {params.commit} --out {output} > {log} 2>&1"
+        "shiftbench provenance --config {params.config:q} --commit {params.commit} --out {output} > {log} 2>&1"

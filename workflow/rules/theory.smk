@@ -15,5 +15,5 @@ rule theory:
     conda:
         "../envs/shiftbench.yaml"
     shell:
-        "{PY} -m shiftbench theory --rho {wildcards.rho} --cells {params.cells}"
+        "shiftbench theory --rho {wildcards.rho} --cells {params.cells}"
         " --alphas {params.alphas} --best-known {params.best_known:q} --out {output} > {log} 2>&1"

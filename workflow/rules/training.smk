@@ -23,5 +23,5 @@ rule train:
     conda:
         "../envs/shiftbench.yaml"
     shell:
-        "{PY} -m shiftbench train --job {params.job:q} {params.train} --test {input.test}"
+        "shiftbench train --job {params.job:q} {params.train} --test {input.test}"
         " --threads {threads} --out {output} > {log} 2>&1"

@@ -1,0 +1,199 @@
+"""Training-step timings of the linear RNN: kernel+FFT vs a sequential loop vs lru-pytorch.
+
+1. One training step's forward+backward (MSE of the last t_eval outputs against x_{t-K}, as
+   ``shiftbench.train.sampled_mse``; no optimiser step) at (batch, length, S) = (16, 8192, 256) and
+   (16, 2250, 250), float64, side by side in one process:
+     (a) ``shiftbench.model.LinearRNN`` (kernel by Vandermonde + rfft/irfft convolution);
+     (b) the reference recurrence ``shiftbench.model.sequential_forward`` with autograd, same poles;
+     (c) PyPI ``lru-pytorch==0.1.3`` (``LRU_pytorch.LRU``, 1 input, 1 output, N = S/2 complex modes
+         with a real readout = S real-system poles), built and run with float64 as torch's default
+         dtype. It loops over batch and time in Python.
+   (a) is the median of several repeats after a warm-up; (b) and (c) are timed once at the full
+   length (they take seconds to a minute). Target: (a) >= 20x faster than (b) and (c) at
+   (16, 8192, 256).
+2. Exact-objective step rate at S = 256, K = 2048: ``model.exact_loss(K, rho)`` forward + backward +
+   Adam step, rho = 0 and 0.7. Target >= 100 steps/s.
+3. Wall time of one default training run (S=16, K=128, rho=0.7, 400 sampled steps).
+
+    /work/venv/bin/python benchmarks/bench_model.py            # full run (~ a few minutes)
+    /work/venv/bin/python benchmarks/bench_model.py --quick    # small sizes, under a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from shiftbench import inits, signals
+from shiftbench.model import LinearRNN, sequential_forward
+from shiftbench.train import RunSpec, sampled_mse, shift_targets, train_run
+
+THREADS = 2
+
+
+def median_ms(fn, repeats, warmup=1):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1e3 * statistics.median(times)
+
+
+def ours_step(model, x, K, t_eval):
+    model.zero_grad()
+    loss = sampled_mse(model, x, K, t_eval)
+    loss.backward()
+    return loss.item()
+
+
+def loop_step(model, x, K, t_eval):
+    model.zero_grad()
+    inputs, targets = shift_targets(x, K, t_eval)
+    a, b = model.pole_tensors()
+    loss = ((sequential_forward(a, b, inputs)[..., -t_eval:] - targets) ** 2).mean()
+    loss.backward()
+    return loss.item()
+
+
+def make_lru(S):
+    """lru-pytorch's LRU with S/2 complex modes in float64, or the reason it cannot be used."""
+    try:
+        from LRU_pytorch import LRU
+    except ImportError as err:
+        return None, f"not installed ({err}); pip install lru-pytorch==0.1.3 --no-deps"
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # its parameters, state and output buffers follow the default
+    try:
+        torch.manual_seed(0)
+        lru = LRU(1, 1, S // 2, rmin=0.9, rmax=0.999)
+    finally:
+        torch.set_default_dtype(previous)
+    return lru, None
+
+
+def lru_step(lru, x, K, t_eval):
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        lru.zero_grad()
+        inputs, targets = shift_targets(x, K, t_eval)
+        y = lru(inputs[..., None])[..., 0]  # (batch, length, features=1)
+        loss = ((y[..., -t_eval:] - targets) ** 2).mean()
+        loss.backward()
+        assert y.dtype == torch.float64 and lru.B.dtype == torch.complex128
+        return loss.item()
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def once(fn, *args):
+    t = time.perf_counter()
+    fn(*args)
+    return 1e3 * (time.perf_counter() - t)
+
+
+def bench_steps(configs, repeats):
+    print("1. forward+backward of one training step, float64 (ms); loop and lru timed once at full length")
+    head = (f"{'batch':>5} {'length':>6} {'S':>4} {'K':>5} {'t_eval':>6} {'ours ms':>9} {'loop ms':>10} "
+            f"{'lru ms':>10} {'loop/ours':>9} {'lru/ours':>9}  {'|loss ours-loop|':>16}")
+    print(head + "\n" + "-" * len(head))
+    ratios = {}
+    for B, L, S, K, t_eval in configs:
+        a, b = inits.initialise("uncertainty", S, K, 0, "optimal", 0.0)
+        model = LinearRNN(a, b)
+        x = torch.from_numpy(signals.sample_ar1(0.0, B, L, 0))
+        t_ours = median_ms(lambda: ours_step(model, x, K, t_eval), repeats)
+        t_loop = once(loop_step, model, x, K, t_eval)
+        diff = abs(ours_step(model, x, K, t_eval) - loop_step(model, x, K, t_eval)) if L <= 4096 else float("nan")
+        lru, why = make_lru(S)
+        if lru is not None:
+            try:
+                t_lru = once(lru_step, lru, x, K, t_eval)
+            except Exception as err:  # report and carry on
+                t_lru, why = float("nan"), f"failed: {type(err).__name__}: {err}"
+        else:
+            t_lru = float("nan")
+        ratios[B, L, S] = (t_loop / t_ours, t_lru / t_ours)
+        print(f"{B:>5} {L:>6} {S:>4} {K:>5} {t_eval:>6} {t_ours:9.1f} {t_loop:10.1f} {t_lru:10.1f} "
+              f"{t_loop / t_ours:9.0f} {t_lru / t_ours:9.0f}  {diff:16.2e}", flush=True)
+        if why:
+            print(f"  lru-pytorch: {why}")
+    print("  (|loss ours-loop| is checked up to length 4096 only, to keep the loop timed once)")
+    return ratios
+
+
+def bench_exact(S, K, seconds):
+    print(f"\n2. exact-objective steps (model.exact_loss forward + backward + Adam step), S={S}, K={K}")
+    rates = {}
+    for rho in [0.0, 0.7]:
+        a, b = inits.initialise("uncertainty", S, K, 0, "optimal", rho)
+        model = LinearRNN(a, b)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+        def step():
+            opt.zero_grad()
+            model.exact_loss(K, rho).backward()
+            opt.step()
+
+        step()
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            step()
+            n += 1
+        rates[rho] = n / (time.perf_counter() - start)
+        print(f"  rho={rho}: {rates[rho]:7.1f} steps/s ({1e3 / rates[rho]:.2f} ms/step, {n} steps)", flush=True)
+    return rates
+
+
+def bench_train(steps):
+    spec = RunSpec(S=16, K=128, rho=0.7, init="uncertainty", readout="optimal", objective="sampled",
+                   steps=steps, batch_size=16, t_eval=64, lr=0.003, schedule="cosine")
+    train_x = signals.sample_ar1(0.7, 256, 192, 0)
+    test_x = signals.sample_ar1(0.7, 512, 192, 1)
+    print(f"\n3. one default training run: {spec}")
+    t = time.perf_counter()
+    rec = train_run(spec, train_x, test_x)
+    wall = time.perf_counter() - t
+    print(f"  wall {wall:.2f} s (record wall_time {rec['wall_time']:.2f} s), status {rec['status']}, "
+          f"exact loss {rec['initial_exact_loss']:.4f} -> {rec['exact_loss']:.4f}, test MSE {rec['test_mse']:.4f}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes and a short training run")
+    args = ap.parse_args()
+    torch.set_num_threads(THREADS)
+    print(f"bench_model: {time.strftime('%Y-%m-%d %H:%M')}, {platform.node()}, nproc={os.cpu_count()}, "
+          f"torch {torch.__version__}, torch.get_num_threads()={torch.get_num_threads()}\n")
+    if args.quick:
+        configs, repeats, exact_S, seconds, steps = [(4, 1024, 64, 512, 64)], 3, 64, 1.0, 50
+    else:
+        configs, repeats, exact_S, seconds, steps = [(16, 8192, 256, 2048, 64), (16, 2250, 250, 2000, 250)], 7, 256, 3.0, 400
+    ratios = bench_steps(configs, repeats)
+    rates = bench_exact(exact_S, 8 * exact_S, seconds)
+    bench_train(steps)
+
+    print("\nTargets")
+    if (16, 8192, 256) in ratios:
+        loop, lru = ratios[16, 8192, 256]
+        ok = loop >= 20 and lru >= 20  # NaN (lru unavailable) fails
+        print(f"  ours >= 20x faster than loop and lru at (16, 8192, 256): loop/ours {loop:.0f}x, lru/ours {lru:.0f}x  "
+              f"{'PASS' if ok else 'FAIL'}")
+    else:
+        print("  (16, 8192, 256) not measured (--quick)")
+    for rho, rate in rates.items():
+        label = f"S={exact_S}, K={8 * exact_S}" + ("" if exact_S == 256 else " (quick size, not the target's)")
+        print(f"  exact-objective >= 100 steps/s at {label}, rho={rho}: {rate:.0f}/s  {'PASS' if rate >= 100 else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()

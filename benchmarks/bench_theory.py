@@ -1,0 +1,126 @@
+"""Timing of the closed-form theory against the naive dense least-squares route.
+
+For S in {64, 256, 1024}, K = 8 S, white noise (rho = 0) and AR(1) (rho = 0.7), and two pole sets
+  * ``construction``: the paper's regularly spaced poles, ``theory.construction(S, K, 1.0)``;
+  * ``lru-ring``: LRU-style random poles near the circle, ``inits.initialise("lru-ring", ...,
+    r_min=0.9, r_max=0.999)``,
+it times (median of repeats, ``time.perf_counter``):
+  * ``theory.optimal_loss(a, K, rho)``          min_b L(a, b), the O(S K) stable route;
+  * ``theory.optimal_readout(a, K, rho)``       b*(a), O(S^2);
+  * ``theory.exact_loss(a, b*, K, rho)``        the stationary loss of that readout;
+  * the dense reference, in the same run: coloured truncated Vandermonde (n rows, truncated where
+    every pole and the colouring filter have decayed below 1e-16, at least 2K rows) solved by
+    ``np.linalg.lstsq``, as ``tests/test_theory.py::dense_least_squares``. It is skipped where the
+    Vandermonde alone would exceed ``--dense-max-gb`` (n * S * 16 bytes).
+The "ratio" column is dense / optimal_loss time. The last columns are accuracy checks:
+|exact_loss(b*) - optimal_loss| and |dense - optimal_loss| (both should be ~1e-10 or below).
+
+Target: optimal_loss and exact_loss under 1 s at S = 1024, K = 8192, white and AR(1).
+
+    /work/venv/bin/python benchmarks/bench_theory.py            # full run (a few minutes)
+    /work/venv/bin/python benchmarks/bench_theory.py --quick    # S in {64, 256}
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+from scipy.signal import lfilter
+
+from shiftbench import inits, theory
+
+
+def timed(fn, repeats, budget_s=3.0):
+    """(median ms, last result) over up to ``repeats`` calls; stops early once ``budget_s`` is spent."""
+    times, result, start = [], None, time.perf_counter()
+    for _ in range(repeats):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+        if time.perf_counter() - start > budget_s:
+            break
+    return 1e3 * statistics.median(times), result, len(times)
+
+
+def dense_rows(a, K, rho, tol=1e-16):
+    """Rows of the truncated Vandermonde: both the poles and the colouring filter below tol, >= 2K."""
+    r = max(np.abs(a).max(), rho)
+    return max(int(np.ceil(np.log(tol) / np.log(r))) + 1, 2 * K)
+
+
+def dense_least_squares(a, K, rho):
+    """Optimal loss from the coloured truncated Vandermonde and np.linalg.lstsq (the naive route)."""
+    n = dense_rows(a, K, rho)
+    Phi = a[None, :] ** np.arange(n)[:, None]
+    d = np.zeros(n)
+    d[K] = 1
+    colour = lambda x: lfilter([np.sqrt(1 - rho**2)], [1.0, -rho], x, axis=0)
+    A, y = colour(Phi), colour(d)
+    b, *_ = np.linalg.lstsq(A, y, rcond=None)
+    return float(np.sum(np.abs(A @ b - y) ** 2))
+
+
+def poles(family, S, K):
+    if family == "construction":
+        return theory.construction(S, K, 1.0)[0]
+    return inits.initialise("lru-ring", S, K, 0, "zero", r_min=0.9, r_max=0.999)[0]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="S in {64, 256} only, fewer repeats")
+    ap.add_argument("--repeats", type=int, default=None, help="max repeats per timing (default 7, quick 3)")
+    ap.add_argument("--dense-max-gb", type=float, default=2.0, help="skip the dense route above this Vandermonde size")
+    args = ap.parse_args()
+    sizes = [64, 256] if args.quick else [64, 256, 1024]
+    repeats = args.repeats or (3 if args.quick else 7)
+    print(f"bench_theory: {time.strftime('%Y-%m-%d %H:%M')}, {platform.node()}, nproc={os.cpu_count()}, "
+          f"numpy {np.__version__}, median of <= {repeats} repeats (fewer when one call exceeds ~3 s)\n")
+
+    head = (f"{'poles':<12} {'S':>5} {'K':>5} {'rho':>4} {'exact_loss ms':>13} {'optimal_loss ms':>15} "
+            f"{'opt_readout ms':>14} {'dense lstsq ms':>22} {'ratio':>7}  {'L*':>10} {'|exact-L*|':>10} {'|dense-L*|':>10}")
+    print(head + "\n" + "-" * len(head))
+    results = {}
+    for family in ["construction", "lru-ring"]:
+        for S in sizes:
+            K = 8 * S
+            a = poles(family, S, K)
+            for rho in [0.0, 0.7]:
+                t_opt, L, _ = timed(lambda: theory.optimal_loss(a, K, rho), repeats)
+                try:
+                    t_rd, b, _ = timed(lambda: theory.optimal_readout(a, K, rho), repeats)
+                    t_ex, E, _ = timed(lambda: theory.exact_loss(a, b, K, rho), repeats)
+                    ex_err = f"{abs(E - L):10.2e}"
+                except (FloatingPointError, ValueError) as err:  # overflowing b* or a refused fallback
+                    t_rd = t_ex = float("nan")
+                    ex_err = f"{'error':>10}"
+                    print(f"  ({family} S={S} rho={rho}: {type(err).__name__}: {err})")
+                gb = dense_rows(a, K, rho) * S * 16 / 1e9
+                if gb <= args.dense_max_gb:
+                    t_de, D, n_rep = timed(lambda: dense_least_squares(a, K, rho), repeats)
+                    dense = f"{t_de:14.1f} ({n_rep}x)".rjust(22)
+                    ratio, de_err = f"{t_de / t_opt:7.0f}", f"{abs(D - L):10.2e}"
+                else:
+                    dense, ratio, de_err = f"skipped (needs {gb:.1f} GB)".rjust(22), f"{'-':>7}", f"{'-':>10}"
+                results[family, S, rho] = (t_ex, t_opt)
+                print(f"{family:<12} {S:>5} {K:>5} {rho:>4} {t_ex:13.1f} {t_opt:15.1f} {t_rd:14.1f} {dense} {ratio}"
+                      f"  {L:10.7f} {ex_err} {de_err}", flush=True)
+
+    print("\nTarget: optimal_loss and exact_loss < 1 s at S = 1024, K = 8192 (white and AR(1))")
+    if 1024 not in sizes:
+        print("  not measured (--quick)")
+    for family in ["construction", "lru-ring"]:
+        for rho in [0.0, 0.7] if 1024 in sizes else []:
+            t_ex, t_opt = results[family, 1024, rho]
+            ok = t_ex < 1000 and t_opt < 1000  # NaN (an error) fails
+            print(f"  {family:<12} rho={rho}: exact_loss {t_ex:7.0f} ms, optimal_loss {t_opt:5.0f} ms  "
+                  f"{'PASS' if ok else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""What shiftbench guarantees: bad input refused, failures recorded, interruptions and reruns harmless."""
+
+import copy
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, TINY, assert_tables_equal, read_tables, snakemake, snakemake_env
+from shiftbench import aggregation, cli, storage, theory
+from shiftbench.config import ConfigError, load_config
+
+# -- 1. bad configuration -------------------------------------------------------------------------
+
+BAD_CONFIGS = [
+    (lambda c: c["grid"].update(rho=[0.3, 1.0]), "grid.rho.1", "[0, 1)"),
+    (lambda c: c["grid"].update(rho=[-0.1]), "grid.rho.0", "[0, 1)"),
+    (lambda c: c["grid"].update(S=[0]), "grid.S.0", "Positive integers"),
+    (lambda c: c["grid"].update(K=[2.5]), "grid.K.0", "Positive integers"),
+    (lambda c: c["data"].update(t_eval=0), "data.t_eval", "minimum"),
+    (lambda c: c["data"].update(n_train=-3), "data.n_train", "minimum"),
+    (lambda c: c["data"].update(n_test=1.5), "data.n_test", "integer"),
+    (lambda c: c["inits"]["lru-ring"].update(init="gaussian"), "inits.lru-ring.init", "uncertainty"),
+    (lambda c: c["inits"]["lru-ring"].update(readout="best"), "inits.lru-ring.readout", "optimal"),
+    (lambda c: c["inits"]["lru-ring"].update(readout="paper"), "inits.lru-ring", "only applies"),
+    (lambda c: c["inits"]["lru-ring"]["params"].update(r_min=0.99, r_max=0.5), "r_min", "r_max"),
+    (lambda c: c["train"].update(lr=[0.0]), "train.lr.0", "> 0"),
+    (lambda c: c["train"].update(steps=0), "train.steps", ">= 1"),
+    (lambda c: c["grid"].update(S=[]), "grid.S", "at least one"),
+    (lambda c: c.update(inits={}), "inits", "should be non-empty"),
+    (lambda c: c["train"].update(seeds=[1, 1]), "train.seeds", "Distinct"),
+    (lambda c: c["train"].update(steps="many"), "train.steps", "integer"),
+    (lambda c: c["grid"].update(rho="0.5"), "grid.rho", "array"),
+    (lambda c: c["train"].update(stpes=10), "train", "'stpes' was unexpected"),
+    (lambda c: c.update(grdi={}), "top level", "'grdi' was unexpected"),
+    (lambda c: c["figures"].update(curves={"S": 4, "K": 12, "rho": 0.7}), "figures.curves", "not a (rho, S, K) cell"),
+]
+
+
+@pytest.mark.parametrize("mutate,key,allowed", BAD_CONFIGS)
+def test_bad_config_names_key_and_allowed_values(mutate, key, allowed):
+    cfg = yaml.safe_load(TINY.read_text())
+    mutate(cfg)
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    assert key in str(err.value) and allowed in str(err.value), str(err.value)
+
+
+def test_valid_config_gets_defaults():
+    cfg = load_config(yaml.safe_load(TINY.read_text()))
+    assert cfg["train"]["device"] == "cpu" and cfg["train"]["clip"] is None
+    assert load_config(REPO / "config.yaml")["data"]["t_eval"] > 0
+    assert load_config(REPO / "configs" / "paper.yaml")
+
+
+def test_theory_and_cli_refuse_bad_inputs(tmp_path, caplog):
+    with pytest.raises(ValueError, match="unit disk"):
+        theory.optimal_readout([0.5, 1.0], 4)
+    with pytest.raises(ValueError, match="NaN"):
+        theory.kernel([0.5, np.nan], [1, 1], 5)
+    job = json.loads((REPO / "tests" / "data" / "job.json").read_text())
+    job["rho"] = 1.5
+    assert cli.main(["train", "--job", json.dumps(job), "--test", "x.npy", "--out", str(tmp_path / "o.json")]) == 2
+    assert "rho" in caplog.text
+    assert not (tmp_path / "o.json").exists()
+
+
+# -- 2. divergence is data --------------------------------------------------------------------------
+
+
+def job(**over):
+    j = json.loads((REPO / "tests" / "data" / "job.json").read_text())
+    j.update(over)
+    return j
+
+
+def test_diverged_runs_are_counted_and_excluded(tmp_path):
+    out = cli.train_job(job(lrs=[0.01, 1e6]))
+    storage.write_json(out, tmp_path / "runs.json")
+    storage.write_json({"cells": [cli.theory_cell(4, 8, 0.5, [1.0], {"refine_starts": 1, "iterations": 5})]}, tmp_path / "th.json")
+    t = aggregation.aggregate([tmp_path / "runs.json"], [tmp_path / "th.json"], tmp_path / "tables")
+    runs, summary = t["runs"], t["summary"]
+    assert (runs[runs.lr == 1e6].status == "diverged").all()
+    assert runs[runs.lr == 1e6].exact_loss.isna().all()
+    row = summary.iloc[0]
+    assert row.n_diverged == 2 and row.n == 2 and row.best_lr == 0.01
+    assert row["mean"] == pytest.approx(runs[runs.lr == 0.01].exact_loss.mean())
+    assert pd.read_parquet(tmp_path / "tables" / "summary.parquet").n_diverged.iloc[0] == 2
+
+
+def test_bound_violation_fails_loudly():
+    runs = pd.DataFrame({"run_id": ["x"], "S": [4], "K": [8], "rho": [0.0], "status": ["ok"], "exact_loss": [0.5]})
+    th = pd.DataFrame({"S": [4], "K": [8], "rho": [0.0], "quantity": ["lower_bound"], "value": [theory.lower_bound(4, 8)]})
+    with pytest.raises(aggregation.BoundViolation, match="below the rigorous lower bound"):
+        aggregation.check_bounds(runs, th)
+    aggregation.check_bounds(runs.assign(exact_loss=0.6), th)  # 0.6 > 1 - 4/9: fine
+
+
+# -- 5. corrupted or stale inputs --------------------------------------------------------------------
+
+
+def test_corrupted_dataset_is_detected(tmp_path, caplog):
+    path = tmp_path / "d.npy"
+    storage.write_dataset(path, 0.5, 8, 24, seed=0)
+    x, meta = storage.load_dataset(path)
+    assert x.shape == (8, 24) and meta["rho"] == 0.5
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(storage.CorruptDataset, match="checksum"):
+        storage.load_dataset(path)
+    rc = cli.main(["train", "--job", json.dumps(job(objective="sampled")), "--train", str(path), "--test", str(path),
+                   "--out", str(tmp_path / "runs.json")])
+    assert rc == 2 and "truncated, corrupted or stale" in caplog.text
+    assert not (tmp_path / "runs.json").exists()
+
+
+def test_stale_dataset_is_detected(tmp_path):
+    path = tmp_path / "d.npy"
+    storage.write_dataset(path, 0.5, 8, 24, seed=0)
+    with pytest.raises(storage.CorruptDataset, match="needs rho=0.7"):
+        cli.load_for(path, 0.7, 24)
+    with pytest.raises(storage.CorruptDataset, match="length=30"):
+        cli.load_for(path, 0.5, 30)
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.json"
+    with pytest.raises(RuntimeError):
+        with storage.atomic_path(target) as tmp:
+            tmp.write_text("partial")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- 3 and 4. interruption and reproducibility (end to end) -------------------------------------------
+
+
+@pytest.mark.slow
+def test_same_config_same_tables(tiny_run, tmp_path):
+    snakemake(tmp_path, "--cores", "2")
+    assert_tables_equal(read_tables(tiny_run), read_tables(tmp_path))
+
+
+@pytest.mark.slow
+def test_hard_kill_then_resume_gives_the_same_tables(tiny_run, tmp_path):
+    exe = shutil.which("snakemake", path=snakemake_env()["PATH"])
+    cmd = [exe, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile", str(TINY), "--cores", "2"]
+    proc = subprocess.Popen(cmd, env=snakemake_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    runs_dir = tmp_path / "results" / "runs"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(runs_dir.rglob("*.json"))) < 3:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # snakemake and every job it started
+    proc.wait()
+    assert not (tmp_path / "results" / "tables" / "runs.parquet").exists()
+    for f in runs_dir.rglob("*.json"):  # whatever exists is complete: written via temp file + rename
+        json.loads(f.read_text())
+    snakemake(tmp_path, "--unlock")
+    snakemake(tmp_path, "--cores", "2", "--rerun-incomplete")
+    assert_tables_equal(read_tables(tiny_run), read_tables(tmp_path))
