@@ -173,6 +173,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(THREADS)
     print(f"bench_model: {time.strftime('%Y-%m-%d %H:%M')}, {platform.node()}, nproc={os.cpu_count()}, "
+          f"1-min load average {os.getloadavg()[0]:.2f} (other processes share these cores), "
           f"torch {torch.__version__}, torch.get_num_threads()={torch.get_num_threads()}\n")
     if args.quick:
         configs, repeats, exact_S, seconds, steps = [(4, 1024, 64, 512, 64)], 3, 64, 1.0, 50
@@ -182,6 +183,7 @@ def main():
     rates = bench_exact(exact_S, 8 * exact_S, seconds)
     bench_train(steps)
 
+    print(f"\n(1-min load average at the end: {os.getloadavg()[0]:.2f})")
     print("\nTargets")
     if (16, 8192, 256) in ratios:
         loop, lru = ratios[16, 8192, 256]

@@ -80,6 +80,7 @@ def main():
     sizes = [64, 256] if args.quick else [64, 256, 1024]
     repeats = args.repeats or (3 if args.quick else 7)
     print(f"bench_theory: {time.strftime('%Y-%m-%d %H:%M')}, {platform.node()}, nproc={os.cpu_count()}, "
+          f"1-min load average {os.getloadavg()[0]:.2f} (other processes share these cores), "
           f"numpy {np.__version__}, median of <= {repeats} repeats (fewer when one call exceeds ~3 s)\n")
 
     head = (f"{'poles':<12} {'S':>5} {'K':>5} {'rho':>4} {'exact_loss ms':>13} {'optimal_loss ms':>15} "
@@ -111,6 +112,7 @@ def main():
                 print(f"{family:<12} {S:>5} {K:>5} {rho:>4} {t_ex:13.1f} {t_opt:15.1f} {t_rd:14.1f} {dense} {ratio}"
                       f"  {L:10.7f} {ex_err} {de_err}", flush=True)
 
+    print(f"\n(1-min load average at the end: {os.getloadavg()[0]:.2f})")
     print("\nTarget: optimal_loss and exact_loss < 1 s at S = 1024, K = 8192 (white and AR(1))")
     if 1024 not in sizes:
         print("  not measured (--quick)")

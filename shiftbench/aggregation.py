@@ -78,7 +78,7 @@ def _interval(x: pd.Series):
 def summary_table(runs: pd.DataFrame, theory: pd.DataFrame) -> pd.DataFrame:
     """Per (S, K, rho, objective, variant) at its best lr (lowest mean learned loss), over seeds."""
     ok = runs[runs.status == "ok"]
-    ref = theory.pivot_table(index=CELL, columns="quantity", values="value", aggfunc="first", dropna=False)
+    ref = theory.pivot_table(index=CELL, columns="quantity", values="value", aggfunc="first", dropna=False).dropna(how="all")
     rows = []
     for key, group in runs.groupby(VARIANT, sort=True):
         good = ok.loc[ok.index.isin(group.index)]

@@ -121,21 +121,15 @@ def finite_window_loss(a, b, K: int, rho, length: int, t_eval: int) -> float:
 # Optimal readout for fixed poles
 
 
-def _distinct(a, rtol=1e-12):
+def _distinct(a, tol=1e-12):
     """Merge (numerically) repeated poles: the span of {a_s^k} only sees distinct ones.
 
-    Returns the distinct poles and, for every input pole, the index of its representative.
+    Returns the distinct poles and, for every input pole, the index of its representative (the
+    first pole within ``tol`` of it).
     """
-    reps, index = [], np.empty(a.size, dtype=int)
-    for s, pole in enumerate(a):
-        for r, rep in enumerate(reps):
-            if abs(pole - rep) <= rtol:
-                index[s] = r
-                break
-        else:
-            index[s] = len(reps)
-            reps.append(pole)
-    return np.array(reps), index
+    first = np.argmax(np.abs(a[:, None] - a[None, :]) <= tol, axis=1)  # the diagonal always matches
+    reps, index = np.unique(first, return_inverse=True)
+    return a[reps], index
 
 
 def _allpass_impulse(a, n: int) -> np.ndarray:
