@@ -1,7 +1,7 @@
 """Job outputs (JSON) into the study's pandas tables: runs, curves, params, theory, summary.
 
-"The learned loss" is always the exact *stationary* loss of the learned filter. Diverged runs stay in
-``runs`` with their status; they are counted in ``summary`` and excluded from its statistics.
+"The learned loss" is always the exact *stationary* loss of the learned filter. Diverged and failed
+runs stay in ``runs`` with their status; ``summary`` counts them and excludes them from its statistics.
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ def summary_table(runs: pd.DataFrame, theory: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for key, group in runs.groupby(VARIANT, sort=True):
         good = ok.loc[ok.index.isin(group.index)]
-        row = dict(zip(VARIANT, key), n_runs=len(group), n_diverged=int((group.status == "diverged").sum()))
+        row = dict(zip(VARIANT, key), n_runs=len(group), n_diverged=int((group.status == "diverged").sum()),
+                   n_failed=int((group.status == "failed").sum()))
         if len(good):
             lr = good.groupby("lr").exact_loss.mean().idxmin()
             x = good[good.lr == lr].exact_loss

@@ -1,6 +1,6 @@
 """Command line: one subcommand per workflow step, so each runs (and is tested) without Snakemake.
 
-    shiftbench dataset   --rho 0.7 --length 192 --n-train 256 --n-test 512 --seed 0 --train tr.npy --test te.npy
+    shiftbench dataset   --rho 0.7 --lengths 96 192 --n-train 256 --n-test 512 --seed 0 --outdir results/data/rho0.7
     shiftbench train     --job '{"S": 8, "Ks": [16, 32], ...}' --train tr16.npy tr32.npy --test ... --out runs.json
     shiftbench theory    --rho 0.7 --cells 8:16 8:32 --alphas 0.5 1 --out theory.json
     shiftbench aggregate --runs runs/*.json --theory theory/*.json --outdir results/tables
@@ -20,12 +20,14 @@ log = logging.getLogger("shiftbench")
 
 
 def _dataset(args):
-    from .storage import write_dataset
+    from .storage import dataset_file, write_dataset
 
-    # train and test get distinct streams of the same user seed
-    for split, n, path in [("train", args.n_train, args.train), ("test", args.n_test, args.test)]:
-        meta = write_dataset(path, args.rho, n, args.length, 2 * args.seed + (split == "test"))
-        log.info("wrote %s: %s", path, meta)
+    for length in args.lengths:
+        # train and test get distinct streams of the same user seed
+        for split, n in [("train", args.n_train), ("test", args.n_test)]:
+            path = dataset_file(args.outdir, length, split, args.seed)
+            meta = write_dataset(path, args.rho, n, length, 2 * args.seed + (split == "test"))
+            log.info("wrote %s: %s", path, meta)
 
 
 def versions() -> dict:
@@ -145,14 +147,13 @@ def main(argv=None):
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("dataset", help="sample train and test AR(1) datasets with checksummed sidecars")
+    d = sub.add_parser("dataset", help="sample train and test AR(1) datasets (one per length) with checksummed sidecars")
     d.add_argument("--rho", type=float, required=True)
-    d.add_argument("--length", type=int, required=True)
+    d.add_argument("--lengths", type=int, nargs="+", required=True, help="sequence lengths N = K + t_eval")
     d.add_argument("--n-train", type=int, required=True)
     d.add_argument("--n-test", type=int, required=True)
     d.add_argument("--seed", type=int, required=True)
-    d.add_argument("--train", required=True, help="output .npy of the training split")
-    d.add_argument("--test", required=True, help="output .npy of the test split")
+    d.add_argument("--outdir", required=True, help="writes OUTDIR/N<length>/{train,test}_seed<seed>.npy (+ .json)")
     d.set_defaults(func=_dataset, imports=("shiftbench.storage",))
 
     t = sub.add_parser("train", help="train all lrs and seeds of one cell")
@@ -161,7 +162,7 @@ def main(argv=None):
     t.add_argument("--test", nargs="+", required=True, help="test datasets, one per K of the job, in order")
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--out", required=True)
-    t.set_defaults(func=_train, imports=("torch", "shiftbench.train"))
+    t.set_defaults(func=_train, imports=("torch", "torch._dynamo", "shiftbench.train"))
 
     th = sub.add_parser("theory", help="closed-form quantities and best known of (S, K, rho) cells")
     th.add_argument("--cells", nargs="+", required=True, help="S:K pairs, e.g. 4:8 4:16 8:16")
@@ -169,7 +170,7 @@ def main(argv=None):
     th.add_argument("--alphas", type=float, nargs="+", default=[1.0])
     th.add_argument("--best-known", help="JSON options of train.best_known")
     th.add_argument("--out", required=True)
-    th.set_defaults(func=_theory, imports=("torch", "shiftbench.train"))
+    th.set_defaults(func=_theory, imports=("torch", "torch._dynamo", "shiftbench.train"))
 
     ag = sub.add_parser("aggregate", help="build the pandas tables")
     ag.add_argument("--runs", nargs="+", required=True)

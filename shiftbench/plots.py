@@ -284,8 +284,9 @@ def claims(t, cfg) -> pd.DataFrame:
         C = float(np.sum(x * smooth.best_known) / np.sum(x * x))
         rows.append(("Smooth regime: L* ~ C (1 - rho) K/S", "measured",
                      f"least-squares C = {C:.3f} over {len(smooth)} cells with (1-rho)K/S <= 2 (notes: C ~ 0.3)"))
-    n_div = int((t["runs"].status == "diverged").sum())
-    rows.append(("Diverged training runs (excluded from every mean)", "count", f"{n_div} of {len(t['runs'])} runs"))
+    status = t["runs"].status.value_counts()
+    rows.append(("Diverged or failed training runs (excluded from every mean)", "count",
+                 f"{status.get('diverged', 0)} diverged, {status.get('failed', 0)} numerically failed, of {len(t['runs'])} runs"))
     return pd.DataFrame(rows, columns=["claim", "verdict", "evidence"])
 
 

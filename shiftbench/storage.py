@@ -23,7 +23,9 @@ def atomic_path(path):
     """Yield a temporary path next to ``path``; on success it is renamed onto ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    # ".name.XXXX.tmp": never matches the final name's pattern, so a leftover from a killed job
+    # cannot be mistaken for an output.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         yield Path(tmp)
@@ -57,11 +59,17 @@ def sidecar(path) -> Path:
     return Path(path).with_suffix(".json")
 
 
+def dataset_file(directory, length: int, split: str, seed: int) -> Path:
+    """Where the dataset of one (sequence length, split, data seed) lives under a rho's directory."""
+    return Path(directory) / f"N{length}" / f"{split}_seed{seed}.npy"
+
+
 def write_dataset(path, rho: float, n_sequences: int, length: int, seed: int) -> dict:
     """Sample AR(1) sequences into ``path`` (.npy) with a metadata sidecar (``path`` .json)."""
     x = AR1(rho).sample(n_sequences, length, np.random.default_rng(seed))
     with atomic_path(path) as tmp:
-        np.save(tmp, x)
+        with open(tmp, "wb") as f:  # a file object, so numpy does not append ".npy" to the name
+            np.save(f, x)
         checksum = sha256(tmp)
     lags = np.arange(4)
     meta = {

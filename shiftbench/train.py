@@ -82,16 +82,40 @@ def _is_unstable(model: LinearRNN, loss: torch.Tensor) -> bool:
 
 
 def train_run(spec: RunSpec, train_x: np.ndarray | None = None, test_x: np.ndarray | None = None) -> dict:
-    """Train one model; returns a JSON-ready record (config, status, losses, curve, parameters)."""
+    """Train one model; returns a JSON-ready record (config, status, losses, curve, parameters).
+
+    status: "ok"; "diverged" (non-finite loss or parameters, or a pole on the unit circle; with
+    ``diverged_step``); or "failed" (a loss that float64 cannot evaluate for these parameters, with
+    ``error``). Only "ok" runs carry final losses; the others keep NaN and never enter a mean.
+    """
     start = time.perf_counter()
-    device = resolve_device(spec.device)
-    a0, b0 = inits.initialise(spec.init, spec.S, spec.K, spec.seed, spec.readout, spec.rho, **spec.init_params)
-    model = LinearRNN(a0, b0).to(device)
+    if spec.objective == "sampled" and train_x is None:
+        raise ValueError("objective 'sampled' needs training sequences")
+    nan = float("nan")
+    record = {**asdict(spec), "status": "ok", "diverged_step": None, "error": None, "curve": [],
+              "initial_exact_loss": nan, "initial_optimal_loss": nan, "exact_loss": nan, "finite_window_loss": nan,
+              "test_mse": nan, "learned_optimal_loss": nan, "filter_width": nan}
+    try:
+        a0, b0 = inits.initialise(spec.init, spec.S, spec.K, spec.seed, spec.readout, spec.rho, **spec.init_params)
+        record["initial_optimal_loss"] = theory.optimal_loss(a0, spec.K, spec.rho)
+        record["initial_exact_loss"] = theory.exact_loss(a0, b0, spec.K, spec.rho)
+        model = LinearRNN(a0, b0).to(resolve_device(spec.device))
+        _fit(model, spec, train_x, record)
+        if record["status"] == "ok":
+            record.update(_final_metrics(model, spec, test_x))
+    except FloatingPointError as err:
+        record.update(status="failed", error=str(err))
+    record["steps_done"] = record["curve"][-1][0] if record["curve"] else 0
+    record["wall_time"] = time.perf_counter() - start
+    return record
+
+
+def _fit(model: LinearRNN, spec: RunSpec, train_x, record: dict):
+    """Adam on the chosen objective; appends to record["curve"], marks divergence in place."""
+    device = model.nu.device
     opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, spec.steps) if spec.schedule == "cosine" else None
     if spec.objective == "sampled":
-        if train_x is None:
-            raise ValueError("objective 'sampled' needs training sequences")
         data = torch.from_numpy(train_x).to(device)
         gen = torch.Generator().manual_seed(spec.seed)
 
@@ -101,16 +125,16 @@ def train_run(spec: RunSpec, train_x: np.ndarray | None = None, test_x: np.ndarr
         idx = torch.randint(len(data), (spec.batch_size,), generator=gen)
         return sampled_mse(model, data[idx.to(device)], spec.K, spec.t_eval)
 
-    curve, status, diverged_step = [], "ok", None
     for step in range(spec.steps + 1):
         loss = objective()
         if _is_unstable(model, loss):
-            status, diverged_step = "diverged", step
-            break
+            record.update(status="diverged", diverged_step=step)
+            return
         if step % spec.log_every == 0 or step == spec.steps:
-            curve.append((step, loss.item(), theory.exact_loss(model.poles(), model.readout(), spec.K, spec.rho)))
+            exact = theory.exact_loss(model.poles(), model.readout(), spec.K, spec.rho)
+            record["curve"].append((step, loss.item(), exact))
         if step == spec.steps:
-            break
+            return
         opt.zero_grad()
         loss.backward()
         if spec.clip is not None:
@@ -119,29 +143,22 @@ def train_run(spec: RunSpec, train_x: np.ndarray | None = None, test_x: np.ndarr
         if sched is not None:
             sched.step()
 
-    record = {**asdict(spec), "status": status, "diverged_step": diverged_step}
-    record["initial_exact_loss"] = theory.exact_loss(a0, b0, spec.K, spec.rho)
-    record["initial_optimal_loss"] = theory.optimal_loss(a0, spec.K, spec.rho)
-    nan = float("nan")
-    record.update(exact_loss=nan, finite_window_loss=nan, test_mse=nan, learned_optimal_loss=nan, filter_width=nan)
-    if status == "ok":
-        a, b = model.poles(), model.readout()
-        length = spec.K + spec.t_eval
-        record.update(
-            exact_loss=theory.exact_loss(a, b, spec.K, spec.rho),
-            finite_window_loss=theory.finite_window_loss(a, b, spec.K, spec.rho, length, spec.t_eval),
-            learned_optimal_loss=theory.optimal_loss(a, spec.K, spec.rho),
-            filter_width=theory.filter_width(theory.kernel(a, b, 2 * spec.K), spec.K),
-        )
-        if test_x is not None:
-            with torch.no_grad():
-                record["test_mse"] = float(sampled_mse(model, torch.from_numpy(test_x).to(device), spec.K, spec.t_eval))
-        record["learned_poles"] = [[z.real, z.imag] for z in a]
-        record["learned_readout"] = [[z.real, z.imag] for z in b]
-    record["curve"] = curve
-    record["steps_done"] = curve[-1][0] if curve else 0
-    record["wall_time"] = time.perf_counter() - start
-    return record
+
+def _final_metrics(model: LinearRNN, spec: RunSpec, test_x) -> dict:
+    a, b = model.poles(), model.readout()
+    out = {
+        "exact_loss": theory.exact_loss(a, b, spec.K, spec.rho),
+        "finite_window_loss": theory.finite_window_loss(a, b, spec.K, spec.rho, spec.K + spec.t_eval, spec.t_eval),
+        "learned_optimal_loss": theory.optimal_loss(a, spec.K, spec.rho),
+        "filter_width": theory.filter_width(theory.kernel(a, b, 2 * spec.K), spec.K),
+        "learned_poles": [[z.real, z.imag] for z in a],
+        "learned_readout": [[z.real, z.imag] for z in b],
+    }
+    if test_x is not None:
+        with torch.no_grad():
+            x = torch.from_numpy(test_x).to(model.nu.device)
+            out["test_mse"] = float(sampled_mse(model, x, spec.K, spec.t_eval))
+    return out
 
 
 # ----------------------------------------------------------------------------------------------

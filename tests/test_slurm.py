@@ -26,8 +26,6 @@ KEYS = {
     "theory": ["S", "K", "rho", "quantity", "alpha"],
     "summary": ["S", "K", "rho", "objective", "variant"],
 }
-# A loopback cluster answers at once: poll it every few seconds instead of the profile's cluster-friendly pace.
-FAST_POLLING = ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2"]
 
 
 def cannot_run(reason):
@@ -83,12 +81,11 @@ def assert_same_tables(local, remote):
                                       obj=f"{name} (float columns)")
 
 
-def test_tiny_study_through_slurm_matches_the_local_run(slurm, tiny_run, tmp_path):
+def test_tiny_study_through_slurm_matches_the_local_run(slurm, tmp_path, request):
     proc = snakemake(
         tmp_path,
         "--profile", REPO / "profiles" / "slurm",
         "--default-resources", "slurm_partition=debug", "slurm_account=root",
-        *FAST_POLLING,
         timeout=1200,
     )
 
@@ -104,4 +101,6 @@ def test_tiny_study_through_slurm_matches_the_local_run(slurm, tiny_run, tmp_pat
     slurm_logs = tmp_path / ".snakemake" / "slurm_logs"
     assert len(list((slurm_logs / "rule_train").rglob("*.log"))) >= n_train
 
+    # The same study run locally (`--cores 2`), requested only now so that a skip above costs nothing.
+    tiny_run = request.getfixturevalue("tiny_run")
     assert_same_tables(read_tables(tiny_run), read_tables(tmp_path))

@@ -63,3 +63,20 @@ def test_best_known_beats_the_construction_and_respects_the_bound():
     assert theory.lower_bound(8, 64) <= r["best_known"] <= theory.optimal_loss(a, 64) <= theory.exact_loss(a, b, 64)
     poles = np.array([complex(*z) for z in r["poles"]])
     assert theory.optimal_loss(poles, 64) == pytest.approx(r["best_known"], abs=1e-14)
+
+
+def test_unevaluable_loss_is_recorded_as_failed():
+    """LRU-default poles at S = 1024 with the optimal readout: b* ~ 1e18, so the run is numerically failed, not a crash."""
+    spec = train.RunSpec(S=1024, K=8192, rho=0.0, init="lru-ring", readout="optimal", objective="exact", steps=5)
+    rec = train.train_run(spec)
+    assert rec["status"] == "failed" and "too large" in rec["error"]
+    assert np.isnan(rec["exact_loss"]) and 0 <= rec["initial_optimal_loss"] <= 1
+
+
+def test_exact_loss_refuses_what_float64_cannot_evaluate():
+    """LRU-default poles at S = 1024: b* reaches ~1e18, and no float64 route can score it."""
+    from shiftbench import inits
+    a, _ = inits.initialise("lru-ring", 1024, 8192, seed=0, readout="zero")
+    assert 0.0 <= theory.optimal_loss(a, 8192) <= 1.0
+    with pytest.raises(FloatingPointError, match="too large"):
+        theory.exact_loss(a, theory.optimal_readout(a, 8192), 8192)

@@ -3,6 +3,7 @@ import json
 import subprocess
 
 from shiftbench import config as sbconfig
+from shiftbench.storage import dataset_file
 
 # JSON schema (types, ranges, unknown keys; fills in defaults) plus the cross-field rules, before any job.
 try:
@@ -35,8 +36,13 @@ wildcard_constraints:
     variant=r"[A-Za-z0-9_.-]+",
 
 
-def dataset(rho, K, split, seed):
-    return f"results/data/rho{rho}/N{sbconfig.sequence_length(config, K)}/{split}_seed{seed}.npy"
+ALL_K = sorted({K for S in config["grid"]["S"] for K in sbconfig.K_values(config, S)})
+
+
+def dataset(rho, K, split, seed, suffix=".npy"):
+    """A dataset (or, with suffix=".json", its sidecar); rho and seed may be wildcard patterns."""
+    path = dataset_file(f"results/data/rho{rho}", sbconfig.sequence_length(config, K), split, seed)
+    return str(path.with_suffix(suffix))
 
 
 def datasets_for(w, split):

@@ -1,23 +1,20 @@
 rule dataset:
-    """Train and test AR(1) datasets of sequences of length N = K + t_eval, with checksummed sidecars."""
+    """AR(1) train and test datasets for every sequence length N = K + t_eval of the grid, one rho and
+    data seed per job (one process, since sampling is instant next to the interpreter's start-up)."""
     output:
-        train="results/data/rho{rho}/N{N}/train_seed{seed}.npy",
-        train_meta="results/data/rho{rho}/N{N}/train_seed{seed}.json",
-        test="results/data/rho{rho}/N{N}/test_seed{seed}.npy",
-        test_meta="results/data/rho{rho}/N{N}/test_seed{seed}.json",
+        [dataset("{rho}", K, split, "{seed}", suffix) for K in ALL_K for split in ("train", "test") for suffix in (".npy", ".json")],
     params:
+        lengths=" ".join(str(sbconfig.sequence_length(config, K)) for K in ALL_K),
         n_train=config["data"]["n_train"],
         n_test=config["data"]["n_test"],
     log:
-        "logs/dataset/rho{rho}_N{N}_seed{seed}.log",
-    group:
-        "datasets"
+        "logs/dataset/rho{rho}_seed{seed}.log",
     threads: 1
     resources:
-        mem_mb=500,
-        runtime=5,
+        mem_mb=1000,
+        runtime=10,
     conda:
         "../envs/shiftbench.yaml"
     shell:
-        "shiftbench dataset --rho {wildcards.rho} --length {wildcards.N} --n-train {params.n_train}"
-        " --n-test {params.n_test} --seed {wildcards.seed} --train {output.train} --test {output.test} > {log} 2>&1"
+        "shiftbench dataset --rho {wildcards.rho} --lengths {params.lengths} --n-train {params.n_train}"
+        " --n-test {params.n_test} --seed {wildcards.seed} --outdir results/data/rho{wildcards.rho} > {log} 2>&1"
