@@ -90,8 +90,9 @@ def test_tiny_study_through_slurm_matches_the_local_run(slurm, tmp_path, request
     )
 
     # Every job really went through SLURM and completed.
-    run_uuid = re.search(r"SLURM run ID: (\S+)", proc.stderr).group(1)
-    jobs = sacct_jobs(run_uuid)
+    run_uuid = re.search(r"SLURM run ID: (\S+)", proc.stderr)
+    assert run_uuid, proc.stderr[-3000:]
+    jobs = sacct_jobs(run_uuid.group(1))
     cfg = yaml.safe_load(TINY.read_text())
     n_train = (len(cfg["objectives"]) * len(cfg["grid"]["rho"]) * len(cfg["grid"]["S"]) * len(cfg["inits"])
                * len(cfg["data"]["seeds"]))
@@ -101,6 +102,7 @@ def test_tiny_study_through_slurm_matches_the_local_run(slurm, tmp_path, request
     slurm_logs = tmp_path / ".snakemake" / "slurm_logs"
     assert len(list((slurm_logs / "rule_train").rglob("*.log"))) >= n_train
 
-    # The same study run locally (`--cores 2`), requested only now so that a skip above costs nothing.
+    # The same study run locally (`--cores 2`). Requested here, not as an argument: pytest would set up
+    # that session fixture before the module's `slurm` one, so a skip would still cost the local run.
     tiny_run = request.getfixturevalue("tiny_run")
     assert_same_tables(read_tables(tiny_run), read_tables(tmp_path))
