@@ -54,12 +54,16 @@ def _check_lag(K) -> int:
 def kernel(a, b, n: int) -> np.ndarray:
     """c_k = sum_s b_s a_s^k for k < n (complex; real up to rounding for conjugate pairs).
 
-    Vandermonde times vector, in chunks of lags so memory stays O(S * 4096) for long kernels.
+    Split powers, as in the model: with k = j m + i (m ~ sqrt(n)), a^k = (a^m)^j a^i, so the
+    kernel is one (n/m x S) @ (S x m) product and S (n/m + m) complex exponentials.
     """
     a = check_poles(a)
     b = check_readout(b, a)
-    k = np.arange(n)
-    return np.concatenate([b @ a[:, None] ** k[None, i : i + 4096] for i in range(0, n, 4096)] or [np.zeros(0, complex)])
+    m = max(1, int(np.sqrt(n)))
+    log_a = np.log(np.where(a == 0, 1e-300, a))  # a pole at 0 contributes only at k = 0
+    outer = b[None, :] * np.exp(np.arange(-(-n // m))[:, None] * (m * log_a)[None, :])
+    inner = np.exp(log_a[:, None] * np.arange(m)[None, :])
+    return (outer @ inner).reshape(-1)[:n]
 
 
 def frequency_response(a, b, omega) -> np.ndarray:

@@ -288,3 +288,7 @@ def test_bad_lag_and_window_are_refused():
         theory.exact_loss([0.5], [1.0], 0)
     with pytest.raises(ValueError, match="t_eval"):
         theory.finite_window_loss([0.5], [1.0], 10, 0.0, length=15, t_eval=10)
+
+
+def test_kernel_with_a_pole_at_zero():
+    np.testing.assert_allclose(theory.kernel([0.0, 0.5], [2.0, 1.0], 4), [3.0, 0.5, 0.25, 0.125], atol=1e-15)
