@@ -17,8 +17,6 @@ from .storage import atomic_path, read_json
 
 CELL = ["S", "K", "rho"]
 VARIANT = CELL + ["objective", "variant"]
-# Columns that legitimately differ between two runs of the same config (reproducibility checks skip them).
-TIMING_COLUMNS = ["wall_time"]
 
 
 class BoundViolation(AssertionError):
