@@ -12,7 +12,6 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
-
 include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/training.smk"
@@ -25,8 +24,8 @@ report: "workflow/report/workflow.rst"
 
 
 rule all:
+    default_target: True
     input:
         expand("results/tables/{table}.{ext}", table=TABLES, ext=["parquet", "csv"]),
-        expand("reports/figures/{figure}", figure=FIGURES),
+        expand("reports/figures/{name}", name=FIGURES),
         "reports/figures/provenance.html",
-    default_target: True

@@ -19,8 +19,8 @@ Everything runs twice, at torch.set_num_threads(2) (the machine's core count) an
 shared 2-core machine, torch's OpenMP threads busy-wait for each other and small ops get up to 10x
 slower when another process holds a core, so the 1-thread figures are the load-robust ones.
 
-    /work/venv/bin/python benchmarks/bench_model.py            # full run (~4 minutes)
-    /work/venv/bin/python benchmarks/bench_model.py --quick    # small sizes, under a minute
+    python benchmarks/bench_model.py            # full run (~4 minutes)
+    python benchmarks/bench_model.py --quick    # small sizes, under a minute
 """
 
 from __future__ import annotations
@@ -96,10 +96,14 @@ def lru_step(lru, x, K, t_eval):
 
 
 def bench_steps(configs, repeats):
-    print("1. forward+backward of one training step, float64 (ms). ours: median of 3 x repeats calls spread\n"
-          "   before, between and after the others (same load); loop: median of 3; lru: 1 call; all at full length")
-    head = (f"{'batch':>5} {'length':>6} {'S':>4} {'K':>5} {'t_eval':>6} {'ours ms':>9} {'loop ms':>10} "
-            f"{'lru ms':>10} {'loop/ours':>9} {'lru/ours':>9}  {'|loss ours-loop|':>16}")
+    print(
+        "1. forward+backward of one training step, float64 (ms). ours: median of 3 x repeats calls spread\n"
+        "   before, between and after the others (same load); loop: median of 3; lru: 1 call; all at full length"
+    )
+    head = (
+        f"{'batch':>5} {'length':>6} {'S':>4} {'K':>5} {'t_eval':>6} {'ours ms':>9} {'loop ms':>10} "
+        f"{'lru ms':>10} {'loop/ours':>9} {'lru/ours':>9}  {'|loss ours-loop|':>16}"
+    )
     print(head + "\n" + "-" * len(head))
     ratios = {}
     for B, L, S, K, t_eval in configs:
@@ -121,8 +125,11 @@ def bench_steps(configs, repeats):
                 why = f"failed: {type(err).__name__}: {err}"
         t_ours = statistics.median(t_ours + run_ms(ours, repeats))
         ratios[B, L, S] = (t_loop / t_ours, t_lru / t_ours)
-        print(f"{B:>5} {L:>6} {S:>4} {K:>5} {t_eval:>6} {t_ours:9.1f} {t_loop:10.1f} {t_lru:10.1f} "
-              f"{t_loop / t_ours:9.0f} {t_lru / t_ours:9.0f}  {diff:16.2e}", flush=True)
+        print(
+            f"{B:>5} {L:>6} {S:>4} {K:>5} {t_eval:>6} {t_ours:9.1f} {t_loop:10.1f} {t_lru:10.1f} "
+            f"{t_loop / t_ours:9.0f} {t_lru / t_ours:9.0f}  {diff:16.2e}",
+            flush=True,
+        )
         if why:
             print(f"  lru-pytorch: {why}")
     print("  (|loss ours-loop| is checked up to length 4096 only; lru-pytorch ran in float64 / complex128)")
@@ -153,16 +160,29 @@ def bench_exact(S, K, seconds):
 
 
 def bench_train(steps):
-    spec = RunSpec(S=16, K=128, rho=0.7, init="uncertainty", readout="optimal", objective="sampled",
-                   steps=steps, batch_size=16, t_eval=64, lr=0.003, schedule="cosine")
+    spec = RunSpec(
+        S=16,
+        K=128,
+        rho=0.7,
+        init="uncertainty",
+        readout="optimal",
+        objective="sampled",
+        steps=steps,
+        batch_size=16,
+        t_eval=64,
+        lr=0.003,
+        schedule="cosine",
+    )
     train_x = signals.sample_ar1(0.7, 256, 192, 0)
     test_x = signals.sample_ar1(0.7, 512, 192, 1)
     print(f"\n3. one default training run: {spec}")
     t = time.perf_counter()
     rec = train_run(spec, train_x, test_x)
     wall = time.perf_counter() - t
-    print(f"  wall {wall:.2f} s (record wall_time {rec['wall_time']:.2f} s), status {rec['status']}, "
-          f"exact loss {rec['initial_exact_loss']:.4f} -> {rec['exact_loss']:.4f}, test MSE {rec['test_mse']:.4f}")
+    print(
+        f"  wall {wall:.2f} s (record wall_time {rec['wall_time']:.2f} s), status {rec['status']}, "
+        f"exact loss {rec['initial_exact_loss']:.4f} -> {rec['exact_loss']:.4f}, test MSE {rec['test_mse']:.4f}"
+    )
 
 
 def main():
@@ -170,12 +190,20 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small sizes and a short training run")
     ap.add_argument("--threads", default="2,1", help="torch thread counts to run everything at (default 2,1)")
     args = ap.parse_args()
-    print(f"bench_model: {time.strftime('%Y-%m-%d %H:%M')}, {platform.node()}, nproc={os.cpu_count()}, "
-          f"1-min load average {os.getloadavg()[0]:.2f} (other processes share these cores), torch {torch.__version__}")
+    print(
+        f"bench_model: {time.strftime('%Y-%m-%d %H:%M')}, {platform.node()}, nproc={os.cpu_count()}, "
+        f"1-min load average {os.getloadavg()[0]:.2f} (other processes share these cores), torch {torch.__version__}"
+    )
     if args.quick:
         configs, repeats, exact_S, seconds, steps = [(4, 1024, 64, 512, 64)], 3, 64, 1.0, 50
     else:
-        configs, repeats, exact_S, seconds, steps = [(16, 8192, 256, 2048, 64), (16, 2250, 250, 2000, 250)], 7, 256, 3.0, 400
+        configs, repeats, exact_S, seconds, steps = (
+            [(16, 8192, 256, 2048, 64), (16, 2250, 250, 2000, 250)],
+            7,
+            256,
+            3.0,
+            400,
+        )
     results = {}
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)
@@ -189,14 +217,19 @@ def main():
         if (16, 8192, 256) in ratios:
             loop, lru = ratios[16, 8192, 256]
             ok = loop >= 20 and lru >= 20  # NaN (lru unavailable) fails
-            print(f"  [{threads} threads] ours >= 20x faster than loop and lru at (16, 8192, 256): loop/ours {loop:.0f}x, "
-                  f"lru/ours {lru:.0f}x  {'PASS' if ok else 'FAIL'}")
+            print(
+                f"  [{threads} threads] ours >= 20x faster than loop and lru at (16, 8192, 256): "
+                f"loop/ours {loop:.0f}x, "
+                f"lru/ours {lru:.0f}x  {'PASS' if ok else 'FAIL'}"
+            )
         else:
             print(f"  [{threads} threads] (16, 8192, 256) not measured (--quick)")
         for rho, rate in rates.items():
             label = f"S={exact_S}, K={8 * exact_S}" + ("" if exact_S == 256 else " (quick size, not the target's)")
-            print(f"  [{threads} threads] exact-objective >= 100 steps/s at {label}, rho={rho}: {rate:.0f}/s  "
-                  f"{'PASS' if rate >= 100 else 'FAIL'}")
+            print(
+                f"  [{threads} threads] exact-objective >= 100 steps/s at {label}, rho={rho}: {rate:.0f}/s  "
+                f"{'PASS' if rate >= 100 else 'FAIL'}"
+            )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ The "ratio" column is dense / optimal_loss time. The last columns are accuracy c
 
 Target: optimal_loss and exact_loss under 1 s at S = 1024, K = 8192, white and AR(1).
 
-    /work/venv/bin/python benchmarks/bench_theory.py            # full run (~3 minutes)
-    /work/venv/bin/python benchmarks/bench_theory.py --quick    # S in {64, 256}
+    python benchmarks/bench_theory.py            # full run (~3 minutes)
+    python benchmarks/bench_theory.py --quick    # S in {64, 256}
 """
 
 from __future__ import annotations
@@ -93,12 +93,16 @@ def main():
     args = ap.parse_args()
     sizes = [64, 256] if args.quick else [64, 256, 1024]
     repeats = args.repeats or (3 if args.quick else 7)
-    print(f"bench_theory: {time.strftime('%Y-%m-%d %H:%M')}, {platform.node()}, nproc={os.cpu_count()}, "
-          f"1-min load average {os.getloadavg()[0]:.2f} (other processes share these cores), "
-          f"numpy {np.__version__}, median of <= {repeats} repeats (fewer when one call exceeds ~3 s)\n")
+    print(
+        f"bench_theory: {time.strftime('%Y-%m-%d %H:%M')}, {platform.node()}, nproc={os.cpu_count()}, "
+        f"1-min load average {os.getloadavg()[0]:.2f} (other processes share these cores), "
+        f"numpy {np.__version__}, median of <= {repeats} repeats (fewer when one call exceeds ~3 s)\n"
+    )
 
-    head = (f"{'poles':<12} {'S':>5} {'K':>5} {'rho':>4} {'exact_loss ms':>13} {'optimal_loss ms':>15} "
-            f"{'opt_readout ms':>14} {'dense lstsq ms':>22} {'ratio':>7}  {'L*':>10} {'|exact-L*|':>10} {'|dense-L*|':>10}")
+    head = (
+        f"{'poles':<12} {'S':>5} {'K':>5} {'rho':>4} {'exact_loss ms':>13} {'optimal_loss ms':>15} "
+        f"{'opt_readout ms':>14} {'dense lstsq ms':>22} {'ratio':>7}  {'L*':>10} {'|exact-L*|':>10} {'|dense-L*|':>10}"
+    )
     print(head + "\n" + "-" * len(head))
     results = {}
     for family in ["construction", "lru-ring"]:
@@ -124,8 +128,11 @@ def main():
                 else:
                     dense, ratio, de_err = f"skipped (needs {gb:.1f} GB)".rjust(22), f"{'-':>7}", f"{'-':>10}"
                 results[family, S, rho] = (t_ex, t_opt, c_ex, c_opt)
-                print(f"{family:<12} {S:>5} {K:>5} {rho:>4} {t_ex:13.1f} {t_opt:15.1f} {t_rd:14.1f} {dense} {ratio}"
-                      f"  {L:10.7f} {ex_err} {de_err}", flush=True)
+                print(
+                    f"{family:<12} {S:>5} {K:>5} {rho:>4} {t_ex:13.1f} {t_opt:15.1f} {t_rd:14.1f} {dense} {ratio}"
+                    f"  {L:10.7f} {ex_err} {de_err}",
+                    flush=True,
+                )
 
     print(f"\n(1-min load average at the end: {os.getloadavg()[0]:.2f})")
     print("\nTarget: optimal_loss and exact_loss < 1 s at S = 1024, K = 8192 (white and AR(1))")
@@ -135,8 +142,10 @@ def main():
         for rho in [0.0, 0.7] if 1024 in sizes else []:
             t_ex, t_opt, c_ex, c_opt = results[family, 1024, rho]
             ok = t_ex < 1000 and t_opt < 1000  # NaN (an error) fails
-            print(f"  {family:<12} rho={rho}: exact_loss {t_ex:7.0f} ms (cpu {c_ex:7.0f}), "
-                  f"optimal_loss {t_opt:5.0f} ms (cpu {c_opt:5.0f})  {'PASS' if ok else 'FAIL'} (on wall time)")
+            print(
+                f"  {family:<12} rho={rho}: exact_loss {t_ex:7.0f} ms (cpu {c_ex:7.0f}), "
+                f"optimal_loss {t_opt:5.0f} ms (cpu {c_opt:5.0f})  {'PASS' if ok else 'FAIL'} (on wall time)"
+            )
 
 
 if __name__ == "__main__":

@@ -1,14 +1,16 @@
-"""Wall time of a whole study and the share of job time spent starting up (interpreter + imports).
+"""Wall time of a whole study, per-rule cost from Snakemake's own benchmark files, and start-up share.
 
-Every `shiftbench` subcommand ends its log with `timing: startup X s, work Y s`, where startup runs
-from process creation to the end of its heavy imports (torch, scipy, pandas). This script runs a
-study in a fresh directory with the real snakemake and adds those lines up:
+Every rule has a `benchmark:` file (results/benchmarks/<rule>/...tsv: wall seconds `s`, `cpu_time`,
+`max_rss` in MB), and every `shiftbench` subcommand ends its log with
+`timing: startup X s, work Y s`, where startup runs from process creation to the end of its heavy
+imports (torch, scipy, pandas). This script runs a study in a fresh directory with the real
+snakemake and adds both up per rule:
 
     python benchmarks/bench_workflow.py                     # default config.yaml, --cores 2
     python benchmarks/bench_workflow.py --configfile configs/tiny.yaml
-    python benchmarks/bench_workflow.py --logs logs         # only summarise an existing run's logs
+    python benchmarks/bench_workflow.py --workdir .         # only summarise an existing run
 
-Target (issue 4): start-up under 20% of job time on the default config.
+Targets: the default study under 10 minutes wall on 2 cores; start-up under 20% of job time.
 """
 
 from __future__ import annotations
@@ -20,51 +22,60 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
+
+import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
 TIMING = re.compile(r"timing: startup ([0-9.]+) s, work ([0-9.]+) s")
 
 
-def summarise(logs: Path):
-    per_rule = defaultdict(lambda: [0, 0.0, 0.0])
-    for log in logs.rglob("*.log"):
-        m = TIMING.search(log.read_text(errors="ignore"))
+def rule_of(path: Path, root: Path) -> str:
+    return path.relative_to(root).parts[0].split(".")[0]
+
+
+def summarise(workdir: Path) -> pd.DataFrame:
+    """One row per rule: jobs, wall/CPU seconds and peak RSS (benchmark files), start-up/work (logs)."""
+    bench_root, log_root = workdir / "results" / "benchmarks", workdir / "logs"
+    rows = [
+        {"rule": rule_of(p, bench_root), **pd.read_csv(p, sep="\t").iloc[0][["s", "cpu_time", "max_rss"]]}
+        for p in bench_root.rglob("*.tsv")
+    ]
+    timing = []
+    for p in log_root.rglob("*.log"):
+        m = TIMING.search(p.read_text(errors="ignore"))
         if m:
-            rule = log.relative_to(logs).parts[0].split(".")[0]
-            per_rule[rule][0] += 1
-            per_rule[rule][1] += float(m.group(1))
-            per_rule[rule][2] += float(m.group(2))
-    print(f"{'rule':<12}{'jobs':>6}{'startup s':>12}{'work s':>10}{'startup %':>11}")
-    total = [0, 0.0, 0.0]
-    for rule, (n, s, w) in sorted(per_rule.items()):
-        print(f"{rule:<12}{n:>6}{s:>12.1f}{w:>10.1f}{100 * s / (s + w):>10.1f}%")
-        total = [total[0] + n, total[1] + s, total[2] + w]
-    n, s, w = total
-    print(f"{'all':<12}{n:>6}{s:>12.1f}{w:>10.1f}{100 * s / (s + w):>10.1f}%")
-    return s / (s + w)
+            timing.append({"rule": rule_of(p, log_root), "startup": float(m.group(1)), "work": float(m.group(2))})
+    per_rule = pd.DataFrame(rows).groupby("rule").agg(
+        jobs=("s", "size"), wall_s=("s", "sum"), cpu_s=("cpu_time", "sum"), max_rss_mb=("max_rss", "max")
+    )
+    per_rule = per_rule.join(pd.DataFrame(timing).groupby("rule")[["startup", "work"]].sum())
+    per_rule.loc["all"] = per_rule.sum().where(per_rule.columns != "max_rss_mb", per_rule.max_rss_mb.max())
+    per_rule["startup_pct"] = 100 * per_rule.startup / (per_rule.startup + per_rule.work)
+    print(per_rule.round(1).to_string())
+    return per_rule
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configfile", default=str(REPO / "config.yaml"))
     p.add_argument("--cores", type=int, default=2)
-    p.add_argument("--logs", help="summarise this logs/ directory instead of running a study")
+    p.add_argument("--workdir", help="summarise this finished run (its logs/ and results/benchmarks/)")
     args = p.parse_args()
-    if args.logs:
-        summarise(Path(args.logs))
+    if args.workdir:
+        summarise(Path(args.workdir))
         return
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    snakemake = str(Path(sys.executable).parent / "snakemake")
     with tempfile.TemporaryDirectory() as workdir:
         start = time.perf_counter()
-        subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", workdir,
-                        "--configfile", args.configfile, "--cores", str(args.cores), "--quiet", "all"],
-                       check=True, env=env)
+        cmd = [snakemake, "-s", str(REPO / "Snakefile"), "--directory", workdir, "--configfile", args.configfile]
+        subprocess.run([*cmd, "--cores", str(args.cores), "--quiet", "all"], check=True, env=env)
         wall = time.perf_counter() - start
         print(f"study {Path(args.configfile).name}: {wall:.0f} s wall on {args.cores} cores ({os.cpu_count()} CPUs)")
-        share = summarise(Path(workdir) / "logs")
-    print(f"start-up share {100 * share:.1f}% (target < 20%)  {'PASS' if share < 0.2 else 'FAIL'}")
+        share = summarise(Path(workdir)).loc["all", "startup_pct"]
+    print(f"wall {wall:.0f} s (target < 600 s)  {'PASS' if wall < 600 else 'FAIL'}")
+    print(f"start-up share {share:.1f}% (target < 20%)  {'PASS' if share < 20 else 'FAIL'}")
 
 
 if __name__ == "__main__":

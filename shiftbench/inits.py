@@ -51,6 +51,8 @@ def lru_ring(S, K, rng, r_min=0.0, r_max=1.0, max_phase=2 * np.pi):
 
     The real pole of an odd order gets a modulus from the same ring and phase 0.
     """
+    if r_min > r_max:
+        raise ValueError(f"r_min={r_min} must not exceed r_max={r_max}")
     h = S // 2
     u = rng.uniform(size=S - h)
     modulus = np.sqrt(u * (r_max**2 - r_min**2) + r_min**2)
@@ -86,7 +88,10 @@ def s4d_inv(S, K, rng, dt="log-uniform"):
 
 
 def check_init(name, readout, params):
-    """Raise ValueError for an unknown init, readout rule, parameter or an invalid pairing."""
+    """Raise ValueError for an unknown init, readout rule, parameter or an invalid pairing.
+
+    The init is also built once, at S = 3, so that it can refuse values of its own (say r_min > r_max).
+    """
     if name not in POLE_INITS:
         raise ValueError(f"unknown init {name!r}; known: {sorted(POLE_INITS)}")
     if readout not in READOUTS:
@@ -97,9 +102,10 @@ def check_init(name, readout, params):
     unknown = set(params) - allowed
     if unknown:
         raise ValueError(f"init {name!r} has no parameter(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    POLE_INITS[name](3, 8, np.random.default_rng(0), **params)
 
 
-def initialise(name, S, K, seed, readout="optimal", rho=0.0, **params):
+def initialise(name, S, K, seed, readout, rho=0.0, **params):
     """(a, b) in the pair layout for init ``name`` with its readout rule, deterministic in ``seed``."""
     check_init(name, readout, params)
     rng = np.random.default_rng(seed)

@@ -31,7 +31,10 @@ def check_pair_layout(a, b):
     if b.shape != a.shape or a.ndim != 1 or S == 0:
         raise ValueError(f"poles {a.shape} and readout {b.shape} must be 1-D of the same length S >= 1")
     tol = 1e-12
-    if np.abs(a[h : 2 * h] - a[:h].conj()).max(initial=0) > tol or np.abs(b[h : 2 * h] - b[:h].conj()).max(initial=0) > tol:
+    if (
+        np.abs(a[h : 2 * h] - a[:h].conj()).max(initial=0) > tol
+        or np.abs(b[h : 2 * h] - b[:h].conj()).max(initial=0) > tol
+    ):
         raise ValueError("poles/readout are not in the pair layout [p, conj(p), r]")
     if S % 2 and (abs(a[-1].imag) > tol or abs(b[-1].imag) > tol):
         raise ValueError("the last pole and coefficient of an odd order must be real")

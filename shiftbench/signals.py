@@ -69,7 +69,7 @@ class AR1(StationarySignal):
         return x
 
     def gram_and_cross(self, a, K: int):
-        """Closed forms of theory.md section 2 (duck-typed: works on numpy arrays and torch tensors).
+        """Closed forms of docs/theory.md section 2 (duck-typed: works on numpy arrays and torch tensors).
 
         With x = conj(a_s), y = a_s':
           white:  G = 1/(1 - x y),  v_s = x^K
@@ -109,8 +109,12 @@ class AR1(StationarySignal):
         C = 1.0 / (1.0 - x[:, None] * a[None, :])
         beta = b / (1 - r * a)
         v = self._cross(x, K)
-        return (1 - 2 * (v.conj() * b).sum().real + r**2 * abs(beta.sum()) ** 2
-                + (1 - r**2) * (beta.conj() @ (C @ beta)).real)
+        return (
+            1
+            - 2 * (v.conj() * b).sum().real
+            + r**2 * abs(beta.sum()) ** 2
+            + (1 - r**2) * (beta.conj() @ (C @ beta)).real
+        )
 
 
 SIGNALS = {"ar1": AR1}

@@ -73,7 +73,11 @@ def write_dataset(path, rho: float, n_sequences: int, length: int, seed: int) ->
         checksum = sha256(tmp)
     lags = np.arange(4)
     meta = {
-        "rho": rho, "length": length, "n_sequences": n_sequences, "seed": seed, "dtype": "float64",
+        "rho": rho,
+        "length": length,
+        "n_sequences": n_sequences,
+        "seed": seed,
+        "dtype": "float64",
         "sha256": checksum,
         "sample_autocovariance": [float(np.mean(x[:, j:] * x[:, : length - j])) for j in lags],
         "autocovariance": AR1(rho).autocovariance(lags).tolist(),
@@ -95,8 +99,10 @@ def load_dataset(path) -> tuple[np.ndarray, dict]:
     meta = read_json(meta_path)
     actual = sha256(path)
     if actual != meta["sha256"]:
-        raise CorruptDataset(f"{path}: checksum {actual[:12]}... does not match its metadata "
-                             f"({meta['sha256'][:12]}...): the file is truncated, corrupted or stale; delete it to regenerate")
+        raise CorruptDataset(
+            f"{path}: checksum {actual[:12]}... does not match its metadata "
+            f"({meta['sha256'][:12]}...): the file is truncated, corrupted or stale; delete it to regenerate"
+        )
     x = np.load(path)
     expected = (meta["n_sequences"], meta["length"])
     if x.shape != expected or x.dtype != np.float64 or not np.all(np.isfinite(x)):

@@ -1,6 +1,6 @@
 """Closed-form theory of the shift-K problem (float64 / complex128, numpy + scipy).
 
-Conventions (``../shared/notes/theory.md``): ``a`` and ``b`` are 1-D complex arrays of the S poles and
+Conventions (docs/theory.md section 1): ``a`` and ``b`` are 1-D complex arrays of the S poles and
 readout coefficients of the causal filter ``c_k = sum_s b_s a_s^k``, conjugate pairs written out, so
 that a real filter is ``kernel(a, b, n).real``. The target is ``d_k = 1[k == K]``. ``signal`` is a
 ``signals.StationarySignal`` or a number rho meaning AR(1) (0 is white noise).
@@ -15,7 +15,6 @@ from scipy.optimize import brentq
 from scipy.signal import fftconvolve, lfilter
 
 from .signals import AR1, as_signal
-
 
 # ----------------------------------------------------------------------------------------------
 # Input checks: garbage in must not become a plausible-looking number out.
@@ -97,8 +96,10 @@ def exact_loss(a, b, K: int, rho=0.0) -> float:
     r = max(np.abs(a).max(), getattr(as_signal(rho), "rho", 0.0))
     n = max(2 * K + 2, int(np.log(1e-17) / np.log(r)) + 1)
     if n > 2**22 or 1e-16 * np.abs(b).sum() > 1e-7:
-        raise FloatingPointError(f"exact_loss: the readout (|b| up to {np.abs(b).max():.3g}) is too large to "
-                                 "evaluate the loss in float64 for these poles")
+        raise FloatingPointError(
+            f"exact_loss: the readout (|b| up to {np.abs(b).max():.3g}) is too large to "
+            "evaluate the loss in float64 for these poles"
+        )
     return finite_window_loss(a, b, K, rho, length=n, t_eval=1)
 
 
@@ -113,8 +114,10 @@ def finite_window_loss(a, b, K: int, rho, length: int, t_eval: int) -> float:
     """
     K = _check_lag(K)
     if not 0 < t_eval <= length - K:
-        raise ValueError(f"need 0 < t_eval <= length - K so every scored target x_(t-K) exists; "
-                         f"got t_eval={t_eval}, length={length}, K={K}")
+        raise ValueError(
+            f"need 0 < t_eval <= length - K so every scored target x_(t-K) exists; "
+            f"got t_eval={t_eval}, length={length}, K={K}"
+        )
     e = kernel(a, b, length)
     e[K] -= 1.0
     gamma = as_signal(rho).autocovariance(np.arange(length))
@@ -153,7 +156,7 @@ def _orthonormal_coordinates(a, K: int, rho: float):
 
     Basis: poles (rho, a_1, ..., a_S), rho first so psi_0 is the colouring filter itself. f_n is the
     coordinate of the (coloured) target, l_n the value of the "feedthrough" functional whose kernel
-    is the model class. See theory.md section 2 for the recurrence; every step is one IIR filter.
+    is the model class. See docs/theory.md section 3 for the recurrence; every step is one IIR filter.
     """
     if np.any(a == 0):
         raise ValueError("the orthonormal-basis route needs every pole != 0")

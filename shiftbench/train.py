@@ -14,31 +14,41 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from . import inits, theory
+from . import config, inits, theory
 from .model import LinearRNN
 from .signals import AR1
 
+OBJECTIVES = ("sampled", "exact")  # minibatches of stored sequences, or the closed-form population loss
+SCHEDULES = ("constant", "cosine")
+DEVICES = ("cpu", "cuda", "auto")
+_TRAIN, _DATA = config.defaults("train"), config.defaults("data")
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class RunSpec:
-    """Everything that defines one training run (and nothing that does not)."""
+    """Everything that defines one training run (and nothing that does not).
+
+    The options of the config's ``train`` section appear here under the same names, with the schema's
+    defaults (its sweeps ``seeds`` and ``lr`` as the single ``seed`` and ``lr``); a test holds the two
+    in step.
+    """
 
     S: int
     K: int
     rho: float
     init: str
-    readout: str = "optimal"
+    readout: str = config.defaults("inits", "variant")["readout"]
     init_params: dict = field(default_factory=dict)
-    objective: str = "sampled"  # "sampled" (minibatches of stored sequences) or "exact" (population loss)
-    lr: float = 1e-3
-    steps: int = 500
-    batch_size: int = 16
-    schedule: str = "constant"  # or "cosine"
-    clip: float | None = None  # gradient-norm clipping; off by default
-    log_every: int = 25
-    t_eval: int = 64
-    seed: int = 0
-    device: str = "cpu"  # "cpu", "cuda" or "auto"
+    objective: str
+    lr: float
+    steps: int = _TRAIN["steps"]
+    batch_size: int = _TRAIN["batch_size"]
+    schedule: str = _TRAIN["schedule"]
+    clip: float | None = _TRAIN["clip"]
+    log_every: int = _TRAIN["log_every"]
+    t_eval: int = _DATA["t_eval"]
+    seed: int
+    device: str = _TRAIN["device"]
 
     def __post_init__(self):
         """Refuse a bad spec up front (the CLI turns this into one clear error line)."""
@@ -49,8 +59,9 @@ class RunSpec:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
-        if self.objective not in ("sampled", "exact") or self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"objective must be sampled|exact and schedule constant|cosine, got {self.objective!r}, {self.schedule!r}")
+        for name, allowed in [("objective", OBJECTIVES), ("schedule", SCHEDULES), ("device", DEVICES)]:
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         inits.check_init(self.init, self.readout, self.init_params)
 
 
@@ -92,9 +103,20 @@ def train_run(spec: RunSpec, train_x: np.ndarray | None = None, test_x: np.ndarr
     if spec.objective == "sampled" and train_x is None:
         raise ValueError("objective 'sampled' needs training sequences")
     nan = float("nan")
-    record = {**asdict(spec), "status": "ok", "diverged_step": None, "error": None, "curve": [],
-              "initial_exact_loss": nan, "initial_optimal_loss": nan, "exact_loss": nan, "finite_window_loss": nan,
-              "test_mse": nan, "learned_optimal_loss": nan, "filter_width": nan}
+    record = {
+        **asdict(spec),
+        "status": "ok",
+        "diverged_step": None,
+        "error": None,
+        "curve": [],
+        "initial_exact_loss": nan,
+        "initial_optimal_loss": nan,
+        "exact_loss": nan,
+        "finite_window_loss": nan,
+        "test_mse": nan,
+        "learned_optimal_loss": nan,
+        "filter_width": nan,
+    }
     try:
         a0, b0 = inits.initialise(spec.init, spec.S, spec.K, spec.seed, spec.readout, spec.rho, **spec.init_params)
         record["initial_optimal_loss"] = theory.optimal_loss(a0, spec.K, spec.rho)
@@ -184,13 +206,18 @@ def _refine(a, b, K, rho, iterations):
     return a_new if np.all(np.isfinite(a_new)) and np.all(np.abs(a_new) < 1) else a
 
 
-def best_known(S, K, rho, alphas=(0.5, 1.0, 1.5, 2.0), spacings=(0.8, 1.0, 1.25), refine_starts=3, iterations=200):
+def best_known(S, K, rho, alphas=None, **options):
     """Best loss found by minimising the exact loss from construction-like starts.
 
     Starts: the construction for every (alpha, phase spacing), each with its optimal readout.
     The ``refine_starts`` best are refined by L-BFGS; each candidate is scored by the optimal loss
-    of its poles (the readout re-optimised exactly), and the best is returned.
+    of its poles (the readout re-optimised exactly), and the best is returned. ``options`` are those
+    of the config's ``theory.best_known`` (spacings, refine_starts, iterations), with its defaults;
+    ``alphas`` defaults to those of ``theory.alphas``.
     """
+    alphas = config.defaults("theory")["alphas"] if alphas is None else alphas
+    options = {**config.defaults("theory", "best_known"), **options}
+    spacings, refine_starts, iterations = options["spacings"], options["refine_starts"], options["iterations"]
     candidates = []
     for alpha in alphas:
         for spacing in spacings:
@@ -199,7 +226,7 @@ def best_known(S, K, rho, alphas=(0.5, 1.0, 1.5, 2.0), spacings=(0.8, 1.0, 1.25)
             candidates.append((theory.optimal_loss(a, K, rho), alpha, spacing, a))
     candidates.sort(key=lambda c: c[0])
     best = candidates[0]
-    for loss0, alpha, spacing, a in candidates[:refine_starts]:
+    for _, alpha, spacing, a in candidates[:refine_starts]:
         b = theory.optimal_readout(a, K, rho)
         b = inits.pair_layout(b[: S // 2], b[2 * (S // 2) :].real)
         a_ref = _refine(a, b, K, rho, iterations)

@@ -1,25 +1,26 @@
 """What shiftbench guarantees: bad input refused, failures recorded, interruptions and reruns harmless."""
 
-import copy
 import json
+import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO, TINY, assert_tables_equal, read_tables, snakemake, snakemake_env
-from shiftbench import aggregation, cli, storage, theory
+
+from shiftbench import aggregation, cli, jobs, storage, theory
 from shiftbench.config import ConfigError, load_config
 
 # -- 1. bad configuration -------------------------------------------------------------------------
 
+NAN, INF = float("nan"), float("inf")
 BAD_CONFIGS = [
     (lambda c: c["grid"].update(rho=[0.3, 1.0]), "grid.rho.1", "[0, 1)"),
     (lambda c: c["grid"].update(rho=[-0.1]), "grid.rho.0", "[0, 1)"),
@@ -42,6 +43,16 @@ BAD_CONFIGS = [
     (lambda c: c["train"].update(stpes=10), "train", "'stpes' was unexpected"),
     (lambda c: c.update(grdi={}), "top level", "'grdi' was unexpected"),
     (lambda c: c["figures"].update(curves={"S": 4, "K": 12, "rho": 0.7}), "figures.curves", "not a (rho, S, K) cell"),
+    # NaN and infinities pass JSON-schema range checks; every numeric key refuses them by name
+    (lambda c: c["train"].update(lr=[NAN]), "train.lr.0", "Adam learning rates (> 0)"),
+    (lambda c: c["train"].update(clip=INF), "train.clip", "not a finite number"),
+    (lambda c: c["grid"].update(rho=[0.0, NAN]), "grid.rho.1", "[0, 1)"),
+    (lambda c: c["theory"].update(alphas=[INF]), "theory.alphas.0", "alpha > 0"),
+    (lambda c: c["theory"]["best_known"].update(spacings=[1.0, NAN]), "theory.best_known.spacings.1", "finite"),
+    (lambda c: c["inits"]["lru-ring"]["params"].update(max_phase=INF), "inits.lru-ring.params.max_phase", "finite"),
+    (lambda c: c["inits"]["uncertainty"]["params"].update(alpha=NAN), "inits.uncertainty.params.alpha", "finite"),
+    (lambda c: c["figures"]["curves"].update(rho=NAN), "figures.curves.rho", "not a finite number"),
+    (lambda c: c["data"].update(t_eval=NAN), "data.t_eval", "integer"),
 ]
 
 
@@ -83,9 +94,11 @@ def job(**over):
 
 
 def test_diverged_runs_are_counted_and_excluded(tmp_path):
-    out = cli.train_job(job(lrs=[0.01, 1e6]))
+    out = jobs.train_job(job(train={**job()["train"], "lr": [0.01, 1e6]}))
     storage.write_json(out, tmp_path / "runs.json")
-    storage.write_json({"cells": [cli.theory_cell(4, 8, 0.5, [1.0], {"refine_starts": 1, "iterations": 5})]}, tmp_path / "th.json")
+    storage.write_json(
+        {"cells": [jobs.theory_cell(4, 8, 0.5, [1.0], {"refine_starts": 1, "iterations": 5})]}, tmp_path / "th.json"
+    )
     t = aggregation.aggregate([tmp_path / "runs.json"], [tmp_path / "th.json"], tmp_path / "tables")
     runs, summary = t["runs"], t["summary"]
     assert (runs[runs.lr == 1e6].status == "diverged").all()
@@ -96,9 +109,23 @@ def test_diverged_runs_are_counted_and_excluded(tmp_path):
     assert pd.read_parquet(tmp_path / "tables" / "summary.parquet").n_diverged.iloc[0] == 2
 
 
+def test_train_job_logs_its_progress(tmp_path, caplog):
+    """Runs done out of the total, with the time elapsed and left, after every run."""
+    caplog.set_level(logging.INFO, logger="shiftbench")
+    data = tmp_path / "test.npy"
+    storage.write_dataset(data, 0.5, 8, 24, seed=1)  # K + t_eval = 8 + 16
+    args = ["train", "--job", json.dumps(job()), "--test", str(data), "--out", str(tmp_path / "runs.json")]
+    assert cli.main(args) == 0
+    progress = [line for line in caplog.messages if "run/s" in line or "s/run" in line]
+    assert len(progress) == 2 and "1/2" in progress[0] and "2/2" in progress[1]
+    assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", progress[0]), progress[0]  # [elapsed<left]
+
+
 def test_bound_violation_fails_loudly():
     runs = pd.DataFrame({"run_id": ["x"], "S": [4], "K": [8], "rho": [0.0], "status": ["ok"], "exact_loss": [0.5]})
-    th = pd.DataFrame({"S": [4], "K": [8], "rho": [0.0], "quantity": ["lower_bound"], "value": [theory.lower_bound(4, 8)]})
+    th = pd.DataFrame(
+        {"S": [4], "K": [8], "rho": [0.0], "quantity": ["lower_bound"], "value": [theory.lower_bound(4, 8)]}
+    )
     with pytest.raises(aggregation.BoundViolation, match="below the rigorous lower bound"):
         aggregation.check_bounds(runs, th)
     aggregation.check_bounds(runs.assign(exact_loss=0.6), th)  # 0.6 > 1 - 4/9: fine
@@ -116,8 +143,19 @@ def test_corrupted_dataset_is_detected(tmp_path, caplog):
     path.write_bytes(data[: len(data) // 2])  # truncated
     with pytest.raises(storage.CorruptDataset, match="checksum"):
         storage.load_dataset(path)
-    rc = cli.main(["train", "--job", json.dumps(job(objective="sampled")), "--train", str(path), "--test", str(path),
-                   "--out", str(tmp_path / "runs.json")])
+    rc = cli.main(
+        [
+            "train",
+            "--job",
+            json.dumps(job(objective="sampled")),
+            "--train",
+            str(path),
+            "--test",
+            str(path),
+            "--out",
+            str(tmp_path / "runs.json"),
+        ]
+    )
     assert rc == 2 and "truncated, corrupted or stale" in caplog.text
     assert not (tmp_path / "runs.json").exists()
 
@@ -126,17 +164,16 @@ def test_stale_dataset_is_detected(tmp_path):
     path = tmp_path / "d.npy"
     storage.write_dataset(path, 0.5, 8, 24, seed=0)
     with pytest.raises(storage.CorruptDataset, match="needs rho=0.7"):
-        cli.load_for(path, 0.7, 24)
+        jobs.load_for(path, 0.7, 24)
     with pytest.raises(storage.CorruptDataset, match="length=30"):
-        cli.load_for(path, 0.5, 30)
+        jobs.load_for(path, 0.5, 30)
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out.json"
-    with pytest.raises(RuntimeError):
-        with storage.atomic_path(target) as tmp:
-            tmp.write_text("partial")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), storage.atomic_path(target) as tmp:
+        tmp.write_text("partial")
+        raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -153,8 +190,9 @@ def test_same_config_same_tables(tiny_run, tmp_path):
 def test_hard_kill_then_resume_gives_the_same_tables(tiny_run, tmp_path):
     exe = shutil.which("snakemake", path=snakemake_env()["PATH"])
     cmd = [exe, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile", str(TINY), "--cores", "2"]
-    proc = subprocess.Popen(cmd, env=snakemake_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, env=snakemake_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     runs_dir = tmp_path / "results" / "runs"
     deadline = time.time() + 300
     while time.time() < deadline and len(list(runs_dir.rglob("*.json"))) < 3:

@@ -9,19 +9,21 @@ rule train:
         test=lambda w: datasets_for(w, "test"),
     output:
         "results/runs/{objective}/rho{rho}/S{S}/{variant}_data{seed}.json",
+    log:
+        "logs/train/{objective}/rho{rho}/S{S}/{variant}_data{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{objective}/rho{rho}/S{S}/{variant}_data{seed}.tsv"
+    conda:
+        "../envs/shiftbench.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda w, attempt: 1000 * attempt,
+        runtime=lambda w, attempt: 30 * attempt,
     params:
         job=lambda w: sbconfig.canonical(
             sbconfig.train_job(config, w.objective, RHOS[w.rho], int(w.S), w.variant, int(w.seed))
         ),
         train=lambda w, input: f"--train {' '.join(input.train)}" if input.train else "",
-    log:
-        "logs/train/{objective}/rho{rho}/S{S}/{variant}_data{seed}.log",
-    threads: 1
-    resources:
-        mem_mb=lambda w, attempt: 1000 * attempt,
-        runtime=lambda w, attempt: 30 * attempt,
-    conda:
-        "../envs/shiftbench.yaml"
     shell:
         "shiftbench train --job {params.job:q} {params.train} --test {input.test}"
         " --threads {threads} --out {output} > {log} 2>&1"

@@ -1,0 +1,32 @@
+"""The study's named outputs: its tables and its report figures, listed once.
+
+The workflow builds its targets from these lists, ``aggregation`` writes the tables, ``plots`` draws
+each figure with the function of the same name (``fig1_kernels.png`` -> ``plots.fig1_kernels``), and
+the report caption of a figure is ``workflow/report/<stem>.rst``. Nothing heavy is imported here, so
+the Snakefile can read it cheaply.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TABLES = ("runs", "curves", "params", "theory", "summary")
+REPORT_TABLES = ("summary", "theory")  # the tables that also go into the HTML report
+
+# file name -> report category (categories are numbered in reading order)
+FIGURES = {
+    "claims.html": "1. Claims",
+    "fig1_kernels.png": "2. Uncertainty principle",
+    "fig8_width_vs_K_over_S.png": "2. Uncertainty principle",
+    "fig2_frequency_window.png": "3. Frequency view",
+    "fig3_white_noise_terms.png": "3. Frequency view",
+    "fig5_spectral_density.png": "3. Frequency view",
+    "fig4_learning_curves.png": "4. Learned vs theory",
+    "fig6_loss_vs_S_over_K.png": "4. Learned vs theory",
+    "fig7_loss_vs_smoothness.png": "4. Learned vs theory",
+}
+
+
+def stem(name: str) -> str:
+    """``fig1_kernels.png`` -> ``fig1_kernels``: the drawing function and the caption file."""
+    return Path(name).stem
