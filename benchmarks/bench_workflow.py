@@ -46,8 +46,10 @@ def summarise(workdir: Path) -> pd.DataFrame:
         m = TIMING.search(p.read_text(errors="ignore"))
         if m:
             timing.append({"rule": rule_of(p, log_root), "startup": float(m.group(1)), "work": float(m.group(2))})
-    per_rule = pd.DataFrame(rows).groupby("rule").agg(
-        jobs=("s", "size"), wall_s=("s", "sum"), cpu_s=("cpu_time", "sum"), max_rss_mb=("max_rss", "max")
+    per_rule = (
+        pd.DataFrame(rows)
+        .groupby("rule")
+        .agg(jobs=("s", "size"), wall_s=("s", "sum"), cpu_s=("cpu_time", "sum"), max_rss_mb=("max_rss", "max"))
     )
     per_rule = per_rule.join(pd.DataFrame(timing).groupby("rule")[["startup", "work"]].sum())
     per_rule.loc["all"] = per_rule.sum().where(per_rule.columns != "max_rss_mb", per_rule.max_rss_mb.max())

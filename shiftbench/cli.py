@@ -5,7 +5,7 @@ This module only parses arguments; every subcommand calls one function of ``shif
 
     shiftbench dataset   --rho 0.7 --lengths 96 192 --n-train 256 --n-test 512 --seed 0 --outdir results/data/rho0.7
     shiftbench train     --job '{"S": 8, "Ks": [16, 32], ...}' --train tr16.npy tr32.npy --test ... --out runs.json
-    shiftbench theory    --rho 0.7 --cells 8:16 8:32 --alphas 0.5 1 --out theory.json
+    shiftbench theory    --rho 0.7 --S 8 --Ks 16 32 --alphas 0.5 1 --window '{"t_eval": 64, "burn_in": 0}' --out th.json
     shiftbench aggregate --runs runs/*.json --theory theory/*.json --outdir results/tables
     shiftbench figures   --tables results/tables --config config.yaml --outdir reports/figures
     shiftbench provenance --config config.yaml --commit abc123 --out reports/figures/provenance.html
@@ -41,8 +41,8 @@ def _theory(args):
     from .jobs import theory_job
     from .storage import write_json
 
-    cells = [tuple(map(int, c.split(":"))) for c in args.cells]
-    write_json(theory_job(args.rho, cells, args.alphas, json.loads(args.best_known)), args.out)
+    window = json.loads(args.window) if args.window else None
+    write_json(theory_job(args.rho, args.S, args.Ks, args.alphas, json.loads(args.best_known), window), args.out)
 
 
 def _aggregate(args):
@@ -89,18 +89,20 @@ def main(argv=None):
     t = sub.add_parser("train", help="train all lrs and seeds of one cell")
     t.add_argument("--job", required=True, help="JSON job description (see workflow/rules/training.smk)")
     t.add_argument("--train", nargs="*", help="training datasets, one per K of the job, in order (sampled objective)")
-    t.add_argument("--test", nargs="+", required=True, help="test datasets, one per K of the job, in order")
+    t.add_argument("--test", nargs="*", help="test datasets, one per K of the job, in order (sampled objective)")
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--out", required=True)
     t.set_defaults(func=_train, imports=("torch", "torch._dynamo", "shiftbench.train"))
 
-    th = sub.add_parser("theory", help="closed-form quantities and best known of (S, K, rho) cells")
-    th.add_argument("--cells", nargs="+", required=True, help="S:K pairs, e.g. 4:8 4:16 8:16")
+    th = sub.add_parser("theory", help="closed-form quantities and best known of the (S, K) cells of one rho and S")
     th.add_argument("--rho", type=float, required=True)
+    th.add_argument("--S", type=int, required=True)
+    th.add_argument("--Ks", type=int, nargs="+", required=True)
     th.add_argument("--alphas", type=float, nargs="+", default=defaults("theory")["alphas"])
-    th.add_argument("--best-known", default="{}", help="JSON options of train.best_known (config theory.best_known)")
+    th.add_argument("--best-known", default="{}", help="JSON options of the best-known search (theory.best_known)")
+    th.add_argument("--window", help='JSON {"t_eval": T, "burn_in": B} of the sampled objective, if it is trained')
     th.add_argument("--out", required=True)
-    th.set_defaults(func=_theory, imports=("torch", "torch._dynamo", "shiftbench.train"))
+    th.set_defaults(func=_theory, imports=("torch", "torch._dynamo", "shiftbench.search"))
 
     ag = sub.add_parser("aggregate", help="build the pandas tables")
     ag.add_argument("--runs", nargs="+", required=True)

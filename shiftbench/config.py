@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -99,9 +100,10 @@ def validate_config(config):
     check_config(config)
 
 
-def _error(path, message) -> str:
+def _error(path, message, schema_path=None) -> str:
+    """'invalid config key <path>: <message>. Allowed: <description of schema_path (default: path)>'."""
     key = ".".join(map(str, path)) or "(top level)"
-    allowed = _description(path)
+    allowed = _description(path if schema_path is None else schema_path)
     return f"invalid config key {key}: {message}." + (f" Allowed: {allowed}" if allowed else "")
 
 
@@ -132,43 +134,108 @@ def check_config(config):
             inits.check_init(v["init"], v["readout"], v["params"])
         except ValueError as err:
             raise ConfigError(f"invalid config key inits.{vid}: {err}") from None
-    fig, grid = config["figures"], config["grid"]
-    if "kernels_S" in fig and fig["kernels_S"] not in grid["S"]:
-        raise ConfigError(f"invalid config key figures.kernels_S: {fig['kernels_S']} is not in grid.S={grid['S']}")
+    for name, block in config["blocks"].items():
+        unknown = set(block.get("inits", [])) - set(config["inits"])
+        if unknown:
+            raise ConfigError(_error(["blocks", name, "inits"], f"{sorted(unknown)} are not variants of inits"))
+        _check_block_train(config, name)
+    for block in blocks(config):
+        path = ["train", "methods"] if block.name == MAIN else ["blocks", block.name, "train", "methods"]
+        unsupported = set(block.objectives) - set(PROJECTED_OBJECTIVES)
+        if "projected" in block.train["methods"] and unsupported:
+            raise ConfigError(
+                _error(
+                    path,
+                    f"'projected' needs the readout b*(a) of a population objective {PROJECTED_OBJECTIVES}; "
+                    f"this block also trains {sorted(unsupported)}: put projected runs in a block of their own",
+                )
+            )
+    longest = max(sequence_length(config, K) for _, _, K in all_cells(config))
+    if longest > config["data"]["max_length"]:
+        raise ConfigError(
+            _error(
+                ["data", "burn_in"],
+                f"sequences of burn_in + K + t_eval = {longest} steps exceed "
+                f"data.max_length = {config['data']['max_length']}",
+            )
+        )
+    fig, study = config["figures"], all_cells(config)
+    if "kernels_S" in fig and fig["kernels_S"] not in {S for _, S, _ in study}:
+        raise ConfigError(_error(["figures", "kernels_S"], f"{fig['kernels_S']} is not an S of the study"))
     if "curves" in fig:
         c = fig["curves"]
-        if (c.get("rho"), c.get("S"), c.get("K")) not in cells(config):
-            raise ConfigError(
-                f"invalid config key figures.curves: {c} is not a (rho, S, K) cell of the grid; cells: {cells(config)}"
-            )
+        if (c.get("rho"), c.get("S"), c.get("K")) not in study:
+            raise ConfigError(_error(["figures", "curves"], f"{c} is not a (rho, S, K) cell of the study: {study}"))
 
 
-# -- the grid ---------------------------------------------------------------------------------------
+def _check_block_train(config, name):
+    """A block's train overrides, checked as the top-level train section they replace keys of."""
+    import jsonschema
+
+    merged = {**config, "train": {**config["train"], **config["blocks"][name]["train"]}}
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(merged))
+    if error is not None:
+        path = list(error.absolute_path)
+        key = ["blocks", name, *path] if path[:1] == ["train"] else path
+        raise ConfigError(_error(key, error.message, path))
 
 
-def K_values(config, S: int) -> list[int]:
-    g = config["grid"]
-    return [m * S for m in g["K"]] if g["K_is_multiple_of_S"] else list(g["K"])
+# -- the study: blocks and their cells ---------------------------------------------------------------
+
+MAIN = "main"  # the block of the top-level grid, objectives and train section
+PROJECTED_OBJECTIVES = ("exact",)  # projected needs the closed-form b*(a) of the objective it trains
 
 
-def cells(config) -> list[tuple[float, int, int]]:
-    """Every (rho, S, K) of the grid."""
-    g = config["grid"]
-    return [(rho, S, K) for rho in g["rho"] for S in g["S"] for K in K_values(config, S)]
+@dataclass(frozen=True)
+class Block:
+    """One full product of a grid, objectives, init variants and training sweeps."""
+
+    name: str
+    grid: dict
+    objectives: list
+    variants: list
+    train: dict
+
+    def K_values(self, S: int) -> list[int]:
+        g = self.grid
+        return [m * S for m in g["K"]] if g["K_is_multiple_of_S"] else list(g["K"])
+
+    def cells(self) -> list[tuple[float, int, int]]:
+        """Every (rho, S, K) of the block's grid."""
+        return [(rho, S, K) for rho in self.grid["rho"] for S in self.grid["S"] for K in self.K_values(S)]
+
+
+def blocks(config) -> list[Block]:
+    """The main block (the top level), then those of ``blocks``, each complete: a block's missing
+    objectives and inits are the main ones, and its train section overrides the main one key by key."""
+    main = Block(MAIN, config["grid"], config["objectives"], list(config["inits"]), config["train"])
+    return [main] + [
+        Block(
+            name,
+            b["grid"],
+            b.get("objectives", main.objectives),
+            b.get("inits", main.variants),
+            {**main.train, **b["train"]},
+        )
+        for name, b in config["blocks"].items()
+    ]
+
+
+def all_cells(config) -> list[tuple[float, int, int]]:
+    """Every (rho, S, K) of the study, over all blocks, sorted."""
+    return sorted({cell for block in blocks(config) for cell in block.cells()})
 
 
 def sequence_length(config, K: int) -> int:
-    """Length N = K + t_eval of the paper's protocol: the last t_eval steps are scored."""
-    return K + config["data"]["t_eval"]
+    """Length N = burn_in + K + t_eval of a stored sequence: the last t_eval steps are scored."""
+    return config["data"]["burn_in"] + K + config["data"]["t_eval"]
 
 
-def rho_label(rho: float) -> str:
-    """The text of rho in file names and run ids: the shortest decimal that reads back as the same float.
-
-    Unique per value (two rhos that agree to six digits still get different labels), and never parsed
-    back: jobs get rho itself from the config.
-    """
-    return np.format_float_positional(float(rho), trim="-")
+def float_label(x: float) -> str:
+    """The text of a number (rho, lr) in file names and run ids: the shortest decimal that reads back
+    as the same float. Unique per value (two rhos that agree to six digits still get different
+    labels), and never parsed back: jobs get the value itself from the config."""
+    return np.format_float_positional(float(x), trim="-")
 
 
 def canonical(obj) -> str:
@@ -181,20 +248,22 @@ def config_hash(config) -> str:
     return hashlib.sha256(canonical(config).encode()).hexdigest()[:16]
 
 
-def train_job(config, objective: str, rho: float, S: int, variant: str, data_seed: int) -> dict:
-    """The JSON job of one training rule: every K of the grid at this S, every seed and lr.
+def train_job(config, block: Block, objective: str, rho: float, S: int, variant: str, data_seed: int) -> dict:
+    """The JSON job of one training rule: every K of the block at this S, every method, lr and seed.
 
-    It carries the variant and the ``train`` section whole, so a new training option is a schema
-    entry and a ``RunSpec`` field, nothing here.
+    It carries the variant and the block's ``train`` section whole, so a new training option is a
+    schema entry and a ``RunSpec`` field, nothing here.
     """
     return {
+        "block": block.name,
         "objective": objective,
         "rho": rho,
         "S": S,
-        "Ks": K_values(config, S),
+        "Ks": block.K_values(S),
         "variant": variant,
         "data_seed": data_seed,
         "init": config["inits"][variant],
-        "train": config["train"],
+        "train": block.train,
         "t_eval": config["data"]["t_eval"],
+        "burn_in": config["data"]["burn_in"],
     }

@@ -8,6 +8,7 @@ arguments, which the workflow takes from the config, never from file names.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import time
 
@@ -51,10 +52,10 @@ def load_for(path, rho: float, length: int):
 
 
 def run_specs(job: dict) -> dict:
-    """{K: [RunSpec for every lr and seed]} of a training job; building them validates the job."""
+    """{K: [RunSpec for every method, lr and seed]} of a training job; building them validates the job."""
     from .train import RunSpec
 
-    sweeps = {"K", "lr", "seed"}
+    sweeps = {"K", "lr", "seed", "method"}
     fixed = {
         "S": job["S"],
         "rho": job["rho"],
@@ -63,17 +64,16 @@ def run_specs(job: dict) -> dict:
         "readout": job["init"]["readout"],
         "init_params": job["init"]["params"],
         "t_eval": job["t_eval"],
+        "burn_in": job["burn_in"],
     }
     options = {f.name for f in dataclasses.fields(RunSpec)} - sweeps - set(fixed)
     fixed.update({k: v for k, v in job["train"].items() if k in options})
-    train = job["train"]
-    return {
-        K: [RunSpec(**fixed, K=K, lr=lr, seed=seed) for lr in train["lr"] for seed in train["seeds"]] for K in job["Ks"]
-    }
+    sweep = list(itertools.product(job["train"]["methods"], job["train"]["lr"], job["train"]["seeds"]))
+    return {K: [RunSpec(**fixed, K=K, method=m, lr=lr, seed=seed) for m, lr, seed in sweep] for K in job["Ks"]}
 
 
 def train_job(job: dict, train_paths=None, test_paths=None, threads: int = 1) -> dict:
-    """Train every (K, lr, seed) of one (objective, rho, S, variant); diverged runs are data.
+    """Train every (K, method, lr, seed) of one (block, objective, rho, S, variant); diverged runs are data.
 
     The log shows progress after each run: runs done out of the total, elapsed and time left.
     """
@@ -90,54 +90,65 @@ def train_job(job: dict, train_paths=None, test_paths=None, threads: int = 1) ->
     specs = run_specs(job)  # every spec is checked before any data is read: a bad job fails in a second
     total, runs, start = sum(map(len, specs.values())), [], time.time()
     for K, train_path, test_path in zip(Ks, train_paths, test_paths):
-        N = K + job["t_eval"]
+        N = job["burn_in"] + K + job["t_eval"]
         train_x = load_for(train_path, job["rho"], N) if train_path else None
         test_x = load_for(test_path, job["rho"], N) if test_path else None
         for spec in specs[K]:
             rec = train_run(spec, train_x, test_x)
-            rec.update(variant=job["variant"], data_seed=job["data_seed"], threads=threads, **versions())
+            rec.update(block=job["block"], variant=job["variant"], data_seed=job["data_seed"], threads=threads)
+            rec.update(versions())
             runs.append(rec)
             log.info(
-                "%s K=%d lr=%g seed=%d: %s exact_loss=%.6g (%.1fs) | %s",
-                job["variant"],
-                K,
-                spec.lr,
-                spec.seed,
-                rec["status"],
-                rec["exact_loss"],
+                "%s K=%d %s lr=%g seed=%d: %s objective_loss=%.6g (%.1fs) | %s",
+                *(job["variant"], K, spec.method, spec.lr, spec.seed, rec["status"], rec["objective_loss"]),
                 rec["wall_time"],
                 tqdm.format_meter(len(runs), total, time.time() - start, unit="run"),
             )
     return {"job": job, "runs": runs}
 
 
-def theory_cell(S: int, K: int, rho: float, alphas, best_known_options: dict) -> dict:
-    """Closed-form quantities of one (S, K, rho): bound, construction per alpha, best known."""
-    from . import inits, theory, train
+def theory_cell(S: int, K: int, rho: float, alphas, best_known_options: dict, window=None) -> dict:
+    """Closed-form quantities of one (S, K, rho) and the best known of each objective trained there.
 
+    ``window`` ({"t_eval", "burn_in"}) is the window of the sampled objective, or None when no block
+    trains it at this cell; then only the stationary quantities are computed.
+    """
+    from . import inits, objectives, search, theory
+
+    stationary = objectives.Stationary(K, rho)
     rows = []
     for alpha in alphas:
         a, b = theory.construction(S, K, alpha)
-        rows.append({"alpha": alpha, "readout": "paper", "loss": theory.exact_loss(a, b, K, rho)})
-        rows.append({"alpha": alpha, "readout": "optimal", "loss": theory.optimal_loss(a, K, rho)})
+        rows.append({"alpha": alpha, "readout": "paper", "loss": stationary.loss(a, b)})
+        rows.append({"alpha": alpha, "readout": "optimal", "loss": stationary.optimum(a)[0]})
     start = time.perf_counter()
-    best = train.best_known(S, K, rho, **best_known_options)
-    return {
+    cell = {
         "S": S,
         "K": K,
         "rho": rho,
         "lower_bound": theory.lower_bound(S, K, rho),
         "construction": rows,
         "construction_asymptotic": {str(al): theory.construction_loss_asymptotic(S, K, al) for al in alphas},
-        "best_known": best,
-        "best_known_seconds": time.perf_counter() - start,
+        "best_known": search.best_known(stationary, S, alphas, **best_known_options),
         "init_optimal_loss": {
-            name: theory.optimal_loss(inits.initialise(name, S, K, 0, "zero")[0], K, rho)
+            name: stationary.optimum(inits.initialise(name, S, K, 0, "zero")[0])[0]
             for name in ["uncertainty", "s4d-lin", "s4d-inv"]
         },
     }
+    if window is not None:
+        objective = objectives.population("sampled", K, rho, window["t_eval"], window["burn_in"])
+        a, _ = theory.construction(S, K, 1.0)
+        value, certified = objective.optimum(a)
+        cell["window"] = {
+            "length": objective.length,
+            "t_eval": objective.t_eval,
+            "construction_optimal": {"value": value, "certified": certified},
+            "best_known": search.best_known(objective, S, alphas, **best_known_options),
+        }
+    cell["seconds"] = time.perf_counter() - start
+    return cell
 
 
-def theory_job(rho: float, cells, alphas, best_known_options: dict) -> dict:
-    """``theory_cell`` for every (S, K) of one rho."""
-    return {"cells": [theory_cell(S, K, rho, alphas, best_known_options) for S, K in cells]}
+def theory_job(rho: float, S: int, Ks, alphas, best_known_options: dict, window=None) -> dict:
+    """``theory_cell`` for every K of one (rho, S)."""
+    return {"cells": [theory_cell(S, K, rho, alphas, best_known_options, window) for K in Ks]}

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .signals import as_signal
+from .theory import window_weights
 
 DTYPE = torch.float64
 
@@ -68,6 +69,17 @@ class LinearRNN(nn.Module):
         r = (self.sign_real * torch.exp(-torch.exp(self.nu_real))).to(p.dtype)
         return torch.cat([p, p.conj(), r]), torch.cat([bp, bp.conj(), self.b_real.to(bp.dtype)])
 
+    def pole_parameters(self) -> list[nn.Parameter]:
+        return [self.nu, self.theta, self.nu_real]
+
+    @torch.no_grad()
+    def set_readout(self, b):
+        """Set the readout to ``b`` (all S coefficients, pair layout), e.g. b*(a) in projected training."""
+        b, h = np.asarray(b, dtype=complex), self.order // 2
+        self.b_re.copy_(torch.from_numpy(b[:h].real.copy()))
+        self.b_im.copy_(torch.from_numpy(b[:h].imag.copy()))
+        self.b_real.copy_(torch.from_numpy(b[2 * h :].real.copy()))
+
     def poles(self) -> np.ndarray:
         return self.pole_tensors()[0].detach().cpu().numpy()
 
@@ -104,6 +116,21 @@ class LinearRNN(nn.Module):
     def exact_loss(self, K: int, rho=0.0) -> torch.Tensor:
         """Differentiable closed-form stationary loss (same formulas as theory.exact_loss)."""
         return as_signal(rho).quadratic_loss(*self.pole_tensors(), K)
+
+    def window_loss(self, K: int, rho, length: int, t_eval: int) -> torch.Tensor:
+        """Differentiable finite-window loss (same formula as theory.finite_window_loss).
+
+        sum_k omega_k (e_k^2 + 2 e_k u_k), e = c - d over ``length`` lags, u = e * gamma causally
+        (gamma_0 left out), omega the window weights: the mean over the scored positions.
+        """
+        n, device = length, self.nu.device
+        e = self.kernel(n)  # (n,)
+        e = e - (torch.arange(n, device=device) == K).to(DTYPE)  # minus the target d_k = 1[k = K]
+        gamma = torch.from_numpy(as_signal(rho).autocovariance(np.arange(n))).to(device)  # (n,)
+        gamma[0] = 0.0
+        u = torch.fft.irfft(torch.fft.rfft(e, n=2 * n) * torch.fft.rfft(gamma, n=2 * n), n=2 * n)[:n]  # (n,)
+        omega = torch.from_numpy(window_weights(n, t_eval)).to(device)  # (n,)
+        return omega @ (e**2 + 2 * e * u)
 
 
 def sequential_forward(a, b, x: torch.Tensor) -> torch.Tensor:

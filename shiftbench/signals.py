@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from scipy.signal import lfilter
@@ -46,6 +47,9 @@ class AR1(StationarySignal):
     """x_t = rho x_{t-1} + sqrt(1 - rho^2) eps_t, so gamma(j) = rho^|j|; rho = 0 is white noise."""
 
     rho: float = 0.0
+    # Names the sampler in every dataset's sidecar. Change it whenever ``sample`` changes what it
+    # draws: datasets made by another sampler are then rebuilt or refused, never reused.
+    SAMPLER: ClassVar[str] = "ar1-stationary-start/2"
 
     def __post_init__(self):
         if not (np.isfinite(self.rho) and 0.0 <= self.rho < 1.0):
@@ -59,14 +63,16 @@ class AR1(StationarySignal):
         return (1 - r**2) / (1 - 2 * r * np.cos(np.asarray(omega, dtype=float)) + r**2)
 
     def sample(self, n_sequences: int, length: int, rng: np.random.Generator) -> np.ndarray:
+        """Stationary from the first step (docs/theory.md section 7): x_0 ~ N(0, 1), then the recursion.
+
+        ``lfilter`` computes y_n = s e_n + rho y_{n-1} from the state zi = rho y_{-1}; running it on
+        e_1 .. e_{length-1} from zi = rho x_0 continues the recursion from x_0 itself.
+        """
         r = self.rho
         eps = rng.standard_normal((n_sequences, length))
-        # Stationary start: x_0 ~ N(0, 1), then the recursion (x_0 enters as the filter state).
-        x0 = eps[:, :1].copy()
-        eps[:, 0] = 0.0
-        x, _ = lfilter([np.sqrt(1 - r**2)], [1.0, -r], eps, axis=1, zi=r * x0)
-        x[:, 0] = x0[:, 0]
-        return x
+        x0 = eps[:, :1]
+        rest, _ = lfilter([np.sqrt(1 - r**2)], [1.0, -r], eps[:, 1:], axis=1, zi=r * x0)
+        return np.concatenate([x0, rest], axis=1)
 
     def gram_and_cross(self, a, K: int):
         """Closed forms of docs/theory.md section 2 (duck-typed: works on numpy arrays and torch tensors).

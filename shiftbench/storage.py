@@ -73,6 +73,7 @@ def write_dataset(path, rho: float, n_sequences: int, length: int, seed: int) ->
         checksum = sha256(tmp)
     lags = np.arange(4)
     meta = {
+        "sampler": AR1.SAMPLER,
         "rho": rho,
         "length": length,
         "n_sequences": n_sequences,
@@ -97,6 +98,11 @@ def load_dataset(path) -> tuple[np.ndarray, dict]:
     if not meta_path.exists():
         raise CorruptDataset(f"{path}: metadata sidecar {meta_path} is missing")
     meta = read_json(meta_path)
+    if meta.get("sampler") != AR1.SAMPLER:
+        raise CorruptDataset(
+            f"{path}: made by the sampler {meta.get('sampler', 'of shiftbench <= 0.1 (not stationary at t = 1)')}, "
+            f"not by {AR1.SAMPLER!r}; delete results/data (or run snakemake with -R dataset) to regenerate it"
+        )
     actual = sha256(path)
     if actual != meta["sha256"]:
         raise CorruptDataset(

@@ -10,6 +10,8 @@ Every loss here is the normalised MSE of predicting x_{t-K}: the trivial filter 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.optimize import brentq
 from scipy.signal import fftconvolve, lfilter
@@ -44,6 +46,14 @@ def _check_lag(K) -> int:
     if int(K) != K or K < 1:
         raise ValueError(f"K must be a positive integer, got {K!r}")
     return int(K)
+
+
+def _check_window(K: int, length: int, t_eval: int):
+    if not 0 < t_eval <= length - K:
+        raise ValueError(
+            f"need 0 < t_eval <= length - K so every scored target x_(t-K) exists; "
+            f"got t_eval={t_eval}, length={length}, K={K}"
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -109,22 +119,18 @@ def finite_window_loss(a, b, K: int, rho, length: int, t_eval: int) -> float:
     At position t the filter only sees x_0..x_t, so its error kernel is e = c - d truncated at k <= t,
     and L_t = sum_{k,k' <= t} e_k conj(e_k') gamma(k - k'). Adding lag t to the window adds
     |e_t|^2 + 2 Re(e_t conj(u_t)) with u_t = sum_{k<t} e_k gamma(t - k), so all L_t come from one
-    causal convolution (FFT) and a cumulative sum: O(S n) for the kernel plus O(n log n), which is
-    a few tens of ms at S = 256, length = 4096 (no O(n^2) Toeplitz forms).
+    causal convolution (FFT), and their mean weighs lag k by ``window_weights``: O(S n) for the kernel
+    plus O(n log n), a few tens of ms at S = 256, length = 4096 (no O(n^2) Toeplitz forms).
     """
     K = _check_lag(K)
-    if not 0 < t_eval <= length - K:
-        raise ValueError(
-            f"need 0 < t_eval <= length - K so every scored target x_(t-K) exists; "
-            f"got t_eval={t_eval}, length={length}, K={K}"
-        )
+    _check_window(K, length, t_eval)
     e = kernel(a, b, length)
     e[K] -= 1.0
     gamma = as_signal(rho).autocovariance(np.arange(length))
     gamma[0] = 0.0
     u = fftconvolve(e, gamma)[:length]
     increments = np.abs(e) ** 2 + 2 * np.real(e * np.conj(u))
-    return float(np.cumsum(increments)[length - t_eval :].mean())
+    return float(window_weights(length, t_eval) @ increments)  # the mean over t of sum_{k<=t} increments
 
 
 # ----------------------------------------------------------------------------------------------
@@ -224,19 +230,136 @@ def optimal_readout(a, K: int, rho=0.0) -> np.ndarray:
     rho = as_signal(rho).rho
     f, l = _orthonormal_coordinates(a, K, rho)
     w = (f - np.sum(f * l) / np.sum(np.abs(l) ** 2) * np.conj(l))[1:]
-    z = 1 / a
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        allpass = (z[:, None] - np.conj(a)[None, :]) / (1 - a[None, :] * z[:, None])  # [s, j]
-        np.fill_diagonal(allpass, 1.0)
-        P = np.cumprod(np.concatenate([np.ones((a.size, 1)), allpass[:, :-1]], axis=1), axis=1)  # prod_{j<n}
-        term = (w * np.sqrt(1 - np.abs(a) ** 2))[None, :] * P
-        cross = (z - np.conj(a))[:, None] / (1 - a[None, :] * z[:, None])
-        np.fill_diagonal(cross, 1.0)
-        b = (z - rho) / np.sqrt(1 - rho**2) * np.sum(np.triu(term * cross), axis=1)
+        b = (1 / a - rho) / np.sqrt(1 - rho**2) * _residues(a, w)
+    return _share(b, index)
+
+
+def _residues(a, w) -> np.ndarray:
+    """Partial-fraction coefficients r of sum_n w_n phi_n(z) = sum_s r_s / (1 - a_s z) (distinct poles).
+
+    phi_n is the white-noise Takenaka-Malmquist basis of the poles in their order (section 3):
+    r_s = w_s sqrt(1-|a_s|^2) P_s(s) + (z_s - conj a_s) sum_{n>s} w_n sqrt(1-|a_n|^2)/(1 - a_n z_s) P_s(n).
+    """
+    z = 1 / a
+    allpass = (z[:, None] - np.conj(a)[None, :]) / (1 - a[None, :] * z[:, None])  # [s, j]
+    np.fill_diagonal(allpass, 1.0)
+    P = np.cumprod(np.concatenate([np.ones((a.size, 1)), allpass[:, :-1]], axis=1), axis=1)  # prod_{j<n}
+    term = (w * np.sqrt(1 - np.abs(a) ** 2))[None, :] * P
+    cross = (z - np.conj(a))[:, None] / (1 - a[None, :] * z[:, None])
+    np.fill_diagonal(cross, 1.0)
+    return np.sum(np.triu(term * cross), axis=1)
+
+
+def _share(b, index) -> np.ndarray:
+    """Readout of every input pole from that of the distinct ones: repeated poles share it equally."""
     if not np.all(np.isfinite(b)):
         raise FloatingPointError("optimal readout overflows for these poles (b* exceeds float64 range)")
     counts = np.bincount(index)
     return b[index] / counts[index]
+
+
+# ----------------------------------------------------------------------------------------------
+# The optimum of a finite window (docs/theory.md section 4)
+
+WINDOW_CUTOFFS = (1e-8, 1e-10, 1e-12, 1e-14)  # relative eigenvalue cutoffs tried, best explicit loss kept
+WINDOW_CERTIFIED_RCOND = 1e-10  # below it a direction is too weak in the window for the value to be exact
+
+
+@dataclass(frozen=True)
+class WindowOptimum:
+    """The best readout found for fixed poles on a finite window, and how far it can be trusted.
+
+    ``loss`` is ``finite_window_loss`` of ``readout``: an achievable value, hence an upper bound on
+    the window optimum. ``quadratic`` is the same minimum by the quadratic form in the orthonormal
+    basis. ``rcond`` is the smallest over the largest eigenvalue of the window's Gram matrix in that
+    basis. ``certified``: nothing was cut (rcond >= 1e-10) and the two routes agree to 1e-9, so
+    ``loss`` is the optimum itself.
+    """
+
+    loss: float
+    readout: np.ndarray
+    quadratic: float
+    rcond: float
+    certified: bool
+
+
+def window_weights(length: int, t_eval: int) -> np.ndarray:
+    """omega_k = #{scored t >= k} / t_eval: the weight of lag k in the window loss (section 4)."""
+    k = np.arange(length)
+    return (length - np.maximum(k, length - t_eval)) / t_eval
+
+
+def _orthonormal_basis(a, n: int) -> np.ndarray:
+    """(n, S): the white-noise Takenaka-Malmquist basis of the poles, phi_j = sqrt(1-|a_j|^2)
+    (all-pass of a_1..a_{j-1}) / (1 - a_j z), as impulse responses: 2 S first-order IIR filters."""
+    x = np.zeros(n, dtype=complex)
+    x[0] = 1.0
+    columns = []
+    for pole in a:
+        columns.append(np.sqrt(1 - abs(pole) ** 2) * lfilter([1.0], [1.0, -pole], x))
+        x = lfilter([-np.conj(pole), 1.0], [1.0, -pole], x)
+    return np.stack(columns, axis=1)
+
+
+def finite_window_optimum(a, K: int, rho, length: int, t_eval: int) -> WindowOptimum:
+    """min_b of ``finite_window_loss`` for fixed poles, solved in an orthonormal basis (section 4).
+
+    In the white-noise Takenaka-Malmquist basis Phi of the poles, the window loss of the kernel
+    Phi w is 1 - 2 Re(v^H w) + w^H G w with G = Phi^H M Phi, v = Phi^H m, where
+    M_kk' = gamma(k - k') omega_max(k,k') and m_k = M_kK. G is assembled from one causal
+    convolution per basis function (O(S n log n + S^2 n)) and eigen-decomposed; for each relative
+    cutoff of WINDOW_CUTOFFS the kept directions give w, its readout by partial fractions, and
+    the explicit window loss of that readout. The lowest explicit loss is returned.
+    """
+    a_all = check_poles(a)
+    if np.any(a_all == 0):
+        raise ValueError("the orthonormal-basis route needs every pole != 0")
+    a, index = _distinct(a_all)
+    K = _check_lag(K)
+    _check_window(K, length, t_eval)
+    signal = as_signal(rho)
+    phi = _orthonormal_basis(a, length)
+    omega = window_weights(length, t_eval)[:, None]
+    gamma = signal.autocovariance(np.arange(length))
+    u = fftconvolve(phi, np.concatenate([[0.0], gamma[1:]])[:, None], axes=0)[:length]
+    weighted = omega * phi
+    cross = u.conj().T @ weighted
+    G = gamma[0] * (phi.conj().T @ weighted) + cross + cross.conj().T
+    k = np.arange(length)
+    v = phi.conj().T @ (gamma[np.abs(k - K)] * omega[np.maximum(k, K), 0])
+    lam, Q = np.linalg.eigh(G)
+    coords = Q.conj().T @ v
+    rcond = max(lam[0], 0.0) / lam[-1]
+    best = None
+    for cutoff in WINDOW_CUTOFFS:
+        keep = lam > cutoff * lam[-1]
+        w = Q[:, keep] @ (coords[keep] / lam[keep])
+        quadratic = float(1 - np.sum(np.abs(coords[keep]) ** 2 / lam[keep]))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            b = _residues(a, w)
+        if not np.all(np.isfinite(b)) or 1e-16 * np.abs(b).sum() > 1e-7:
+            continue  # the kernel of such a readout cannot be evaluated in float64 (see exact_loss)
+        b = _share(b, index)
+        loss = finite_window_loss(a_all, b, K, signal, length, t_eval)
+        if best is None or loss < best.loss:
+            certified = bool(keep.all() and rcond >= WINDOW_CERTIFIED_RCOND and abs(loss - quadratic) <= 1e-9)
+            best = WindowOptimum(loss, b, quadratic, rcond, certified)
+        if keep.all():
+            break  # every further cutoff keeps the same directions
+    if best is None:
+        raise FloatingPointError("window-optimal readout overflows for these poles (exceeds float64 range)")
+    return best
+
+
+def finite_window_optimal_loss(a, K: int, rho, length: int, t_eval: int) -> float:
+    """The window loss of ``finite_window_optimal_readout``: achievable; the optimum where certified."""
+    return finite_window_optimum(a, K, rho, length, t_eval).loss
+
+
+def finite_window_optimal_readout(a, K: int, rho, length: int, t_eval: int) -> np.ndarray:
+    """The best readout found for ``finite_window_loss`` with these poles (``finite_window_optimum``)."""
+    return finite_window_optimum(a, K, rho, length, t_eval).readout
 
 
 # ----------------------------------------------------------------------------------------------

@@ -58,3 +58,32 @@ def test_pair_layout_is_checked():
         model.LinearRNN(np.array([0.5 + 0.1j, 0.5 + 0.1j]), np.ones(2))
     with pytest.raises(ValueError, match="unit disk"):
         model.LinearRNN(np.array([1.0 + 0j]), np.ones(1))
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.6])
+def test_window_loss_matches_theory_and_its_gradient_finite_differences(rho):
+    """The differentiable finite-window loss against theory.finite_window_loss, and autograd against
+    central differences of that numpy route."""
+    a, b = inits.initialise("lru-ring", 5, 12, seed=4, readout="random", r_min=0.6, r_max=0.95)
+    m = model.LinearRNN(a, 5 * b)
+    K, n, T = 12, 30, 9
+    loss = m.window_loss(K, rho, n, T)
+    assert loss.item() == pytest.approx(theory.finite_window_loss(a, 5 * b, K, rho, n, T), rel=1e-12)
+    loss.backward()
+    h = 1e-6
+    for p in m.parameters():
+        for i in range(p.numel()):
+            with torch.no_grad():
+                p.view(-1)[i] += h
+                up = theory.finite_window_loss(m.poles(), m.readout(), K, rho, n, T)
+                p.view(-1)[i] -= 2 * h
+                down = theory.finite_window_loss(m.poles(), m.readout(), K, rho, n, T)
+                p.view(-1)[i] += h
+            assert p.grad.view(-1)[i].item() == pytest.approx((up - down) / (2 * h), rel=1e-6, abs=1e-9)
+
+
+def test_set_readout_keeps_the_pair_layout():
+    a, b = inits.initialise("uncertainty", 7, 30, seed=0, readout="optimal")
+    m = model.LinearRNN(a, np.zeros(7))
+    m.set_readout(b)
+    np.testing.assert_allclose(m.readout(), b, atol=1e-15)

@@ -29,7 +29,7 @@ def annotation(prop: dict) -> str:
 def test_run_spec_fields_are_the_schema_train_options():
     """Names, types and defaults of every train option agree between the schema and RunSpec."""
     fields = {f.name: f for f in dataclasses.fields(train.RunSpec)}
-    sweeps = {"seeds": "seed", "lr": "lr"}  # a list in the config, one value per run
+    sweeps = {"seeds": "seed", "lr": "lr", "methods": "method"}  # a list in the config, one value per run
     for key, prop in config.schema_node("train")["properties"].items():
         name = sweeps.get(key, key)
         assert name in fields, f"train.{key} has no RunSpec field"
@@ -37,9 +37,10 @@ def test_run_spec_fields_are_the_schema_train_options():
         assert fields[name].type == expected, (key, fields[name].type, expected)
         if key not in sweeps:
             assert fields[name].default == prop["default"], key
-    others = {"S", "K", "rho", "init", "readout", "init_params", "objective", "t_eval"}
+    others = {"S", "K", "rho", "init", "readout", "init_params", "objective", "t_eval", "burn_in"}
     assert set(fields) == {sweeps.get(k, k) for k in config.schema_node("train")["properties"]} | others
     assert fields["t_eval"].default == config.defaults("data")["t_eval"]
+    assert fields["burn_in"].default == config.defaults("data")["burn_in"]
     assert fields["readout"].default == config.defaults("inits", "any-variant")["readout"]
 
 
@@ -49,6 +50,7 @@ def test_run_spec_fields_are_the_schema_train_options():
         (("inits", "v", "init"), set(inits.POLE_INITS)),
         (("inits", "v", "readout"), set(inits.READOUTS)),
         (("objectives", 0), set(train.OBJECTIVES)),
+        (("train", "methods", 0), set(train.METHODS)),
         (("train", "schedule"), set(train.SCHEDULES)),
         (("train", "device"), set(train.DEVICES)),
     ],

@@ -53,6 +53,27 @@ BAD_CONFIGS = [
     (lambda c: c["inits"]["uncertainty"]["params"].update(alpha=NAN), "inits.uncertainty.params.alpha", "finite"),
     (lambda c: c["figures"]["curves"].update(rho=NAN), "figures.curves.rho", "not a finite number"),
     (lambda c: c["data"].update(t_eval=NAN), "data.t_eval", "integer"),
+    # burn-in: a non-negative integer that keeps sequences within data.max_length
+    (lambda c: c["data"].update(burn_in=-1), "data.burn_in", "integer >= 0"),
+    (lambda c: c["data"].update(burn_in=2.5), "data.burn_in", "integer >= 0"),
+    (lambda c: c["data"].update(burn_in=70000), "data.burn_in", "exceed data.max_length = 65536"),
+    # methods, and projected only where b*(a) exists
+    (lambda c: c["train"].update(methods=["newton"]), "train.methods.0", "joint"),
+    (lambda c: c["train"].update(methods=["projected"]), "train.methods", "put projected runs in a block"),
+    (
+        lambda c: c["blocks"]["projected"].update(objectives=["sampled"]),
+        "blocks.projected.train.methods",
+        "'projected'",
+    ),
+    # a block is refused where the main study would be, with its own key
+    (lambda c: c["blocks"]["projected"]["grid"].update(rho=[1.5]), "blocks.projected.grid.rho.0", "[0, 1)"),
+    (lambda c: c["blocks"]["projected"]["grid"].update(S=[0]), "blocks.projected.grid.S.0", "Positive integers"),
+    (lambda c: c["blocks"]["projected"]["train"].update(lr=[-1.0]), "blocks.projected.train.lr.0", "> 0"),
+    (lambda c: c["blocks"]["projected"]["train"].update(lr=[NAN]), "blocks.projected.train.lr.0", "finite"),
+    (lambda c: c["blocks"]["projected"]["train"].update(stpes=3), "blocks.projected.train", "'stpes' was unexpected"),
+    (lambda c: c["blocks"]["projected"].update(inits=["ghost"]), "blocks.projected.inits", "not variants of inits"),
+    (lambda c: c["blocks"].update(main={"grid": c["grid"]}), "blocks", "main"),
+    (lambda c: c.update(claims={"slope_tolerance": 0}), "claims.slope_tolerance", "A number > 0"),
 ]
 
 
@@ -102,10 +123,10 @@ def test_diverged_runs_are_counted_and_excluded(tmp_path):
     t = aggregation.aggregate([tmp_path / "runs.json"], [tmp_path / "th.json"], tmp_path / "tables")
     runs, summary = t["runs"], t["summary"]
     assert (runs[runs.lr == 1e6].status == "diverged").all()
-    assert runs[runs.lr == 1e6].exact_loss.isna().all()
+    assert runs[runs.lr == 1e6].objective_loss.isna().all()
     row = summary.iloc[0]
-    assert row.n_diverged == 2 and row.n == 2 and row.best_lr == 0.01
-    assert row["mean"] == pytest.approx(runs[runs.lr == 0.01].exact_loss.mean())
+    assert row.n_diverged == 2 and row.n == 2 and row.lr == 0.01
+    assert row["mean"] == pytest.approx(runs[runs.lr == 0.01].objective_loss.mean())
     assert pd.read_parquet(tmp_path / "tables" / "summary.parquet").n_diverged.iloc[0] == 2
 
 
@@ -114,21 +135,77 @@ def test_train_job_logs_its_progress(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="shiftbench")
     data = tmp_path / "test.npy"
     storage.write_dataset(data, 0.5, 8, 24, seed=1)  # K + t_eval = 8 + 16
-    args = ["train", "--job", json.dumps(job()), "--test", str(data), "--out", str(tmp_path / "runs.json")]
-    assert cli.main(args) == 0
+    args = ["train", "--job", json.dumps(job(objective="sampled")), "--train", str(data), "--test", str(data)]
+    assert cli.main([*args, "--out", str(tmp_path / "runs.json")]) == 0
     progress = [line for line in caplog.messages if "run/s" in line or "s/run" in line]
     assert len(progress) == 2 and "1/2" in progress[0] and "2/2" in progress[1]
     assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", progress[0]), progress[0]  # [elapsed<left]
 
 
 def test_bound_violation_fails_loudly():
-    runs = pd.DataFrame({"run_id": ["x"], "S": [4], "K": [8], "rho": [0.0], "status": ["ok"], "exact_loss": [0.5]})
+    runs = pd.DataFrame(
+        {
+            "run_id": ["x"],
+            "S": [4],
+            "K": [8],
+            "rho": [0.0],
+            "status": ["ok"],
+            "stationary_loss": [0.5],
+            "objective_loss": [0.7],
+            "objective_optimal_loss": [0.65],
+            "objective_optimal_certified": [True],
+        }
+    )
     th = pd.DataFrame(
         {"S": [4], "K": [8], "rho": [0.0], "quantity": ["lower_bound"], "value": [theory.lower_bound(4, 8)]}
     )
     with pytest.raises(aggregation.BoundViolation, match="below the rigorous lower bound"):
         aggregation.check_bounds(runs, th)
-    aggregation.check_bounds(runs.assign(exact_loss=0.6), th)  # 0.6 > 1 - 4/9: fine
+    aggregation.check_bounds(runs.assign(stationary_loss=0.6), th)  # 0.6 > 1 - 4/9: fine
+    # a filter below the certified optimum of its own poles is a bug; below an uncertified value it is not
+    below = runs.assign(stationary_loss=0.6, objective_loss=0.6)
+    with pytest.raises(aggregation.BoundViolation, match="below the certified optimum"):
+        aggregation.check_bounds(below, th)
+    aggregation.check_bounds(below.assign(objective_optimal_certified=False), th)
+
+
+def test_learning_rate_is_chosen_on_the_training_loss_not_a_reported_one(tmp_path):
+    """lr 0.01 ends with the lower training loss, lr 0.1 with the lower objective loss: 0.01 is chosen."""
+    base = dict(
+        block="main",
+        S=4,
+        K=8,
+        rho=0.0,
+        objective="sampled",
+        method="joint",
+        variant="v",
+        init="lru-ring",
+        readout="random",
+        status="ok",
+        test_mse=0.9,
+        filter_width=np.nan,
+    )
+    runs = pd.DataFrame(
+        [
+            {
+                **base,
+                "run_id": f"r{i}",
+                "lr": lr,
+                "seed": i,
+                "final_train_loss": train_loss,
+                "objective_loss": loss,
+                "stationary_loss": loss,
+            }
+            for i, (lr, train_loss, loss) in enumerate(
+                [(0.01, 0.5, 0.9), (0.01, 0.5, 0.9), (0.1, 0.7, 0.6), (0.1, 0.7, 0.6)]
+            )
+        ]
+    )
+    th = aggregation.theory_table(
+        [jobs.theory_cell(4, 8, 0.0, [1.0], {"refine_starts": 1, "iterations": 2}, {"t_eval": 16, "burn_in": 0})]
+    )
+    row = aggregation.summary_table(runs, th).iloc[0]
+    assert row.lr == 0.01 and row["mean"] == 0.9 and row.lr_selected_on == aggregation.LR_SELECTED_ON
 
 
 # -- 5. corrupted or stale inputs --------------------------------------------------------------------
@@ -158,6 +235,19 @@ def test_corrupted_dataset_is_detected(tmp_path, caplog):
     )
     assert rc == 2 and "truncated, corrupted or stale" in caplog.text
     assert not (tmp_path / "runs.json").exists()
+
+
+def test_dataset_from_another_sampler_is_refused(tmp_path):
+    """A sidecar that names another sampler, or none (datasets of the old, non-stationary sampler)."""
+    path = tmp_path / "d.npy"
+    storage.write_dataset(path, 0.5, 8, 24, seed=0)
+    meta = json.loads(storage.sidecar(path).read_text())
+    for sampler in ["ar1-stationary-start/1", None]:
+        storage.sidecar(path).write_text(
+            json.dumps({**meta, "sampler": sampler} if sampler else {k: v for k, v in meta.items() if k != "sampler"})
+        )
+        with pytest.raises(storage.CorruptDataset, match="made by the sampler"):
+            storage.load_dataset(path)
 
 
 def test_stale_dataset_is_detected(tmp_path):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy.linalg import cholesky, toeplitz
 from scipy.signal import lfilter
 
 from shiftbench import signals, theory
@@ -292,3 +293,63 @@ def test_bad_lag_and_window_are_refused():
 
 def test_kernel_with_a_pole_at_zero():
     np.testing.assert_allclose(theory.kernel([0.0, 0.5], [2.0, 1.0], 4), [3.0, 0.5, 0.25, 0.125], atol=1e-15)
+
+
+# -- the optimum of a finite window (docs/theory.md section 4) -------------------------------------
+
+
+def dense_window_optimum(a, K, rho, n, T):
+    """The window optimum by brute force: the explicit n x n covariance of the window, then least squares.
+
+    x = L xi with Gamma_n = L L^T (Cholesky) and xi white, so the error at a scored position t is the
+    row (sum_s b_s a_s^{t-j} - 1[t - j = K])_{j <= t} times L; stacking the T rows gives an ordinary
+    least-squares problem in b, solved by numpy's lstsq (complex b).
+    """
+    L = cholesky(toeplitz(signals.autocovariance(rho, np.arange(n))), lower=True)
+    lag = np.arange(n - T, n)[:, None] - np.arange(n)[None, :]  # (T, n): t - j
+    columns = [(np.where(lag >= 0, p ** np.maximum(lag, 0), 0) @ L).ravel() for p in a]
+    A = np.stack(columns, axis=1) / np.sqrt(T)
+    y = ((lag == K) @ L).ravel() / np.sqrt(T)
+    b, *_ = np.linalg.lstsq(A, y, rcond=None)
+    return float(np.sum(np.abs(A @ b - y) ** 2)), b
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.6])
+@pytest.mark.parametrize("S", [1, 2, 3, 4, 7, 8])
+def test_finite_window_optimum_matches_dense_least_squares(S, rho):
+    rng = np.random.default_rng(200 + S)
+    a = random_poles(S, rng, r_max=0.97)
+    K, n, T = 2 * S + 3, 4 * S + 20, S + 7
+    ref_loss, ref_b = dense_window_optimum(a, K, rho, n, T)
+    best = theory.finite_window_optimum(a, K, rho, n, T)
+    assert best.certified and best.rcond > 1e-6
+    assert best.loss == pytest.approx(ref_loss, abs=1e-9)
+    assert best.quadratic == pytest.approx(ref_loss, abs=1e-9)
+    assert theory.finite_window_optimal_loss(a, K, rho, n, T) == best.loss
+    np.testing.assert_allclose(theory.finite_window_optimal_readout(a, K, rho, n, T), best.readout)
+    np.testing.assert_allclose(theory.kernel(a, best.readout, n), theory.kernel(a, ref_b, n), atol=1e-9)
+    np.testing.assert_allclose(best.readout, ref_b, rtol=1e-7, atol=1e-9)
+    # the window favours the window: below the window loss of the stationary optimum's readout
+    assert best.loss <= theory.finite_window_loss(a, theory.optimal_readout(a, K, rho), K, rho, n, T) + 1e-12
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.7])
+def test_window_optimum_tends_to_the_stationary_one_with_burn_in(rho):
+    """Leading steps that are never scored: as they grow, the window optimum tends to L*(a)."""
+    rng = np.random.default_rng(9)
+    a = random_poles(6, rng, r_max=0.9)
+    K, T = 20, 4
+    stationary = theory.optimal_loss(a, K, rho)
+    gaps = [abs(theory.finite_window_optimal_loss(a, K, rho, B + K + T, T) - stationary) for B in [0, 10, 40, 280]]
+    assert all(g2 < g1 for g1, g2 in zip(gaps, gaps[1:]))
+    assert gaps[-1] < 1e-12
+
+
+def test_ill_conditioned_window_is_reported_as_such():
+    """Construction poles with a short window and no burn-in: directions that carry almost no energy in
+    the window move the computed optimum, so the value is only an achievable upper bound, uncertified."""
+    a, _ = theory.construction(24, 200)
+    best = theory.finite_window_optimum(a, 200, 0.7, 220, 20)
+    assert not best.certified and best.rcond < theory.WINDOW_CERTIFIED_RCOND
+    assert best.loss == theory.finite_window_loss(a, best.readout, 200, 0.7, 220, 20)  # achievable, by construction
+    assert best.loss < theory.finite_window_loss(a, theory.optimal_readout(a, 200, 0.7), 200, 0.7, 220, 20)

@@ -1,8 +1,11 @@
 # Helpers shared by the rules: config validation, the grid as file paths, and values by wildcard.
+import re
+import shlex
 import subprocess
 
 from shiftbench import config as sbconfig
 from shiftbench.outputs import FIGURES, REPORT_TABLES, TABLES, stem
+from shiftbench.signals import AR1
 from shiftbench.storage import dataset_file
 
 # JSON schema (types, ranges, unknown keys; fills in defaults), finite numbers and the cross-field
@@ -12,17 +15,25 @@ try:
 except sbconfig.ConfigError as err:
     raise WorkflowError(f"Invalid config: {err}")
 
+# The study's blocks by name: the main block, then those of `blocks`.
+BLOCKS = {block.name: block for block in sbconfig.blocks(config)}
+CELLS = sbconfig.all_cells(config)
 # Wildcard text -> value. The text only names files; every job gets the value itself via params.
-RHOS = {sbconfig.rho_label(r): r for r in config["grid"]["rho"]}
-ALL_K = sorted({K for S in config["grid"]["S"] for K in sbconfig.K_values(config, S)})
+RHOS = {sbconfig.float_label(rho): rho for rho, _, _ in CELLS}
+# Datasets: every sequence length of the cells trained on the sampled objective, at every rho.
+SAMPLED_CELLS = sorted({cell for b in BLOCKS.values() if "sampled" in b.objectives for cell in b.cells()})
+DATASET_RHOS = {sbconfig.float_label(rho): rho for rho, _, _ in SAMPLED_CELLS}
+DATASET_K = sorted({K for _, _, K in SAMPLED_CELLS})
+WINDOW = {k: config["data"][k] for k in ("t_eval", "burn_in")}  # of the sampled objective
 
 
 wildcard_constraints:
-    rho="|".join(RHOS),
+    block="|".join(map(re.escape, BLOCKS)),
+    rho="|".join(map(re.escape, RHOS)),
     S=r"\d+",
     seed=r"\d+",
-    objective="|".join(config["objectives"]),
-    variant="|".join(config["inits"]),
+    objective="|".join(sbconfig.schema_node("objectives", 0)["enum"]),
+    variant="|".join(map(re.escape, config["inits"])),
 
 
 def dataset(rho, K, split, seed, suffix=".npy"):
@@ -32,22 +43,41 @@ def dataset(rho, K, split, seed, suffix=".npy"):
 
 
 def datasets_for(w, split):
-    return [dataset(w.rho, K, split, w.seed) for K in sbconfig.K_values(config, int(w.S))]
+    """The datasets of a training job: one per K of its block at its S (sampled objective only)."""
+    if w.objective != "sampled":
+        return []
+    return [dataset(w.rho, K, split, w.seed) for K in BLOCKS[w.block].K_values(int(w.S))]
 
 
 def train_outputs():
-    return expand(
-        "results/runs/{objective}/rho{rho}/S{S}/{variant}_data{seed}.json",
-        objective=config["objectives"],
-        rho=RHOS,
-        S=config["grid"]["S"],
-        variant=config["inits"],
-        seed=config["data"]["seeds"],
-    )
+    return [
+        path
+        for b in BLOCKS.values()
+        for path in expand(
+            "results/runs/{block}/{objective}/rho{rho}/S{S}/{variant}_data{seed}.json",
+            block=b.name,
+            objective=b.objectives,
+            rho=[sbconfig.float_label(rho) for rho in b.grid["rho"]],
+            S=b.grid["S"],
+            variant=b.variants,
+            seed=config["data"]["seeds"],
+        )
+    ]
 
 
 def theory_outputs():
-    return expand("results/theory/rho{rho}.json", rho=RHOS)
+    pairs = sorted({(sbconfig.float_label(rho), S) for rho, S, _ in CELLS})
+    return [f"results/theory/rho{rho}/S{S}.json" for rho, S in pairs]
+
+
+def theory_Ks(w):
+    return sorted({K for rho, S, K in CELLS if rho == RHOS[w.rho] and S == int(w.S)})
+
+
+def theory_window(w):
+    """--window with the sampled objective's window where some block trains it at this (rho, S)."""
+    sampled = any(rho == RHOS[w.rho] and S == int(w.S) for rho, S, _ in SAMPLED_CELLS)
+    return f"--window {shlex.quote(sbconfig.canonical(WINDOW))}" if sampled else ""
 
 
 def figure(name):

@@ -1,10 +1,11 @@
 rule dataset:
-    """AR(1) train and test datasets for every sequence length N = K + t_eval of the grid, one rho and
-    data seed per job (one process, since sampling is instant next to the interpreter's start-up)."""
+    """AR(1) train and test datasets for every sequence length N = burn_in + K + t_eval trained on the
+    sampled objective, one rho and data seed per job (sampling is instant next to the interpreter's
+    start-up)."""
     output:
         [
             dataset("{rho}", K, split, "{seed}", suffix)
-            for K in ALL_K
+            for K in DATASET_K
             for split in ("train", "test")
             for suffix in (".npy", ".json")
         ],
@@ -19,11 +20,12 @@ rule dataset:
         mem_mb=1000,
         runtime=10,
     params:
-        rho=lambda w: RHOS[w.rho],
+        rho=lambda w: DATASET_RHOS[w.rho],
         seed=lambda w: int(w.seed),
-        lengths=" ".join(str(sbconfig.sequence_length(config, K)) for K in ALL_K),
+        lengths=" ".join(str(sbconfig.sequence_length(config, K)) for K in DATASET_K),
         n_train=config["data"]["n_train"],
         n_test=config["data"]["n_test"],
+        sampler=AR1.SAMPLER,  # a new sampler reruns the datasets (and their sidecars name it)
     shell:
         "shiftbench dataset --rho {params.rho} --lengths {params.lengths} --n-train {params.n_train}"
         " --n-test {params.n_test} --seed {params.seed} --outdir results/data/rho{wildcards.rho} > {log} 2>&1"

@@ -1,11 +1,12 @@
 rule theory:
-    """Per grid cell of one rho: lower bound, construction over the alpha grid (both readouts), best known."""
+    """Per (rho, S), every K: lower bound, construction over the alpha grid (both readouts), and the
+    best known of each objective trained there (the window of the sampled objective included)."""
     output:
-        "results/theory/rho{rho}.json",
+        "results/theory/rho{rho}/S{S}.json",
     log:
-        "logs/theory/rho{rho}.log",
+        "logs/theory/rho{rho}/S{S}.log",
     benchmark:
-        "results/benchmarks/theory/rho{rho}.tsv"
+        "results/benchmarks/theory/rho{rho}/S{S}.tsv"
     conda:
         "../envs/shiftbench.yaml"
     threads: 1
@@ -14,9 +15,11 @@ rule theory:
         runtime=lambda w, attempt: 60 * attempt,
     params:
         rho=lambda w: RHOS[w.rho],
-        cells=" ".join(f"{S}:{K}" for S in config["grid"]["S"] for K in sbconfig.K_values(config, S)),
+        S=lambda w: int(w.S),
+        Ks=lambda w: " ".join(map(str, theory_Ks(w))),
         alphas=" ".join(map(str, config["theory"]["alphas"])),
         best_known=sbconfig.canonical(config["theory"]["best_known"]),
+        window=theory_window,
     shell:
-        "shiftbench theory --rho {params.rho} --cells {params.cells}"
-        " --alphas {params.alphas} --best-known {params.best_known:q} --out {output} > {log} 2>&1"
+        "shiftbench theory --rho {params.rho} --S {params.S} --Ks {params.Ks} --alphas {params.alphas}"
+        " --best-known {params.best_known:q} {params.window} --out {output} > {log} 2>&1"

@@ -1,18 +1,18 @@
 rule train:
-    """All K, lrs and seeds of one (objective, rho, S, init variant, data seed).
+    """All K, methods, lrs and seeds of one (block, objective, rho, S, init variant, data seed).
 
-    The unit keeps torch's import (seconds) under a fifth of a job, and a change to one variant's
+    The unit keeps torch's import (seconds) a small share of a job, and a change to one variant's
     settings reruns only that variant's jobs.
     """
     input:
-        train=lambda w: datasets_for(w, "train") if w.objective == "sampled" else [],
+        train=lambda w: datasets_for(w, "train"),
         test=lambda w: datasets_for(w, "test"),
     output:
-        "results/runs/{objective}/rho{rho}/S{S}/{variant}_data{seed}.json",
+        "results/runs/{block}/{objective}/rho{rho}/S{S}/{variant}_data{seed}.json",
     log:
-        "logs/train/{objective}/rho{rho}/S{S}/{variant}_data{seed}.log",
+        "logs/train/{block}/{objective}/rho{rho}/S{S}/{variant}_data{seed}.log",
     benchmark:
-        "results/benchmarks/train/{objective}/rho{rho}/S{S}/{variant}_data{seed}.tsv"
+        "results/benchmarks/train/{block}/{objective}/rho{rho}/S{S}/{variant}_data{seed}.tsv"
     conda:
         "../envs/shiftbench.yaml"
     threads: 1
@@ -21,9 +21,8 @@ rule train:
         runtime=lambda w, attempt: 30 * attempt,
     params:
         job=lambda w: sbconfig.canonical(
-            sbconfig.train_job(config, w.objective, RHOS[w.rho], int(w.S), w.variant, int(w.seed))
+            sbconfig.train_job(config, BLOCKS[w.block], w.objective, RHOS[w.rho], int(w.S), w.variant, int(w.seed))
         ),
-        train=lambda w, input: f"--train {' '.join(input.train)}" if input.train else "",
+        data=lambda w, input: f"--train {' '.join(input.train)} --test {' '.join(input.test)}" if input.train else "",
     shell:
-        "shiftbench train --job {params.job:q} {params.train} --test {input.test}"
-        " --threads {threads} --out {output} > {log} 2>&1"
+        "shiftbench train --job {params.job:q} {params.data} --threads {threads} --out {output} > {log} 2>&1"
