@@ -35,10 +35,10 @@ def pair_layout(p, r=()):
 def uncertainty(S, K, rng, alpha=1.0):
     """The paper's regularly spaced phases (theory.construction), reordered into the pair layout."""
     a, _ = theory.construction(S, K, alpha)
-    return a[_construction_order(S)]
+    return a[construction_order(S)]
 
 
-def _construction_order(S):
+def construction_order(S):
     """Permutation of construction indices (s = -(S-1)/2 .. (S-1)/2) into [s > 0, s < 0, s = 0]."""
     idx = np.arange(S)
     s = idx - (S - 1) / 2
@@ -121,5 +121,5 @@ def initialise(name, S, K, seed, readout, rho=0.0, **params):
         b = theory.optimal_readout(a, K, rho)
         b = pair_layout(b[: S // 2], b[2 * (S // 2) :].real)  # remove rounding asymmetry between halves
     else:  # paper
-        b = theory.construction(S, K, params.get("alpha", 1.0))[1][_construction_order(S)]
+        b = theory.construction(S, K, params.get("alpha", 1.0))[1][construction_order(S)]
     return a, b

@@ -251,18 +251,19 @@ def fig5_spectral_density(t, cfg, path):
 
 # -- Figure 6 ---------------------------------------------------------------------------------------
 def fig6_loss_vs_S_over_K(t, cfg, path):
-    """One row per (objective, rho), one column per S: learned loss against the same objective's best known."""
+    """One panel per (objective, rho, S) trained: learned loss against the same objective's best known."""
     s = t["summary"].assign(S_over_K=lambda d: d.S / d.K)
     th = theory_wide(t["theory"]).reset_index()
-    rows, Ss = sorted(set(zip(s.objective, s.rho))), sorted(s.S.unique())
-    fig, axes = plt.subplots(len(rows), len(Ss), figsize=(4.2 * len(Ss), 3.4 * len(rows)), squeeze=False)
+    panels = sorted(set(zip(s.objective, s.rho, s.S)))
+    ncols = min(4, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
+    for ax in axes.ravel()[len(panels) :]:
+        ax.set_visible(False)
     labels = sorted(set(zip(s.variant, s.method)))
     colours = dict(zip(labels, sns.color_palette(n_colors=len(labels))))
-    for (i, (objective, rho)), (j, S) in ((a, b) for a in enumerate(rows) for b in enumerate(Ss)):
-        ax, d = axes[i, j], s[(s.objective == objective) & (s.rho == rho) & (s.S == S)]
-        if d.empty:
-            ax.set_visible(False)
-            continue
+    for ax, (objective, rho, S) in zip(axes.ravel(), panels):
+        d = s[(s.objective == objective) & (s.rho == rho) & (s.S == S)]
         for (variant, method), g in d.groupby(["variant", "method"]):
             g = g.sort_values("S_over_K")
             ax.errorbar(
@@ -373,6 +374,7 @@ def fig8_width_vs_K_over_S(t, cfg, path):
         ylabel="FWHM of the learned kernel (lags)",
         title="Uncertainty principle, fitted slopes (theory 1): " + "; ".join(fits),
     )
+    log_axis(ax)
     ax.legend(fontsize=7, title="dashed: construction FWHM per S", title_fontsize=7)
     _save(fig, path)
 

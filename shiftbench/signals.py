@@ -86,10 +86,21 @@ class AR1(StationarySignal):
         eps r / (K |r - x|). So where (K+1)|r - x| < 1e-4 r we use the second-order Taylor expansion
         around x = r, whose error there is below (1e-4)^3; both sides are accurate to ~1e-12.
         """
-        r, x = self.rho, a.conj()
-        xy = x[:, None] * a[None, :]
-        G = (1 - r**2 * xy) / ((1 - xy) * (1 - r * x)[:, None] * (1 - r * a)[None, :])
-        return G, self._cross(x, K)
+        x = a.conj()
+        return self._gram(x[:, None], a[None, :]), self._cross(x, K)
+
+    def gram(self, p, q) -> np.ndarray:
+        """G(p_i, q_j): the Gram matrix between two sets of poles (numpy)."""
+        return self._gram(np.conj(p)[:, None], np.asarray(q)[None, :])
+
+    def gram_entries(self, p, q) -> np.ndarray:
+        """G(p_i, q_i) for equally long sets of poles (numpy)."""
+        return self._gram(np.conj(p), np.asarray(q))
+
+    def _gram(self, x, y):
+        """(1 - r^2 x y) / ((1 - x y)(1 - r x)(1 - r y)) elementwise, x = conj(a_s), y = a_s'."""
+        r = self.rho
+        return (1 - r**2 * x * y) / ((1 - x * y) * (1 - r * x) * (1 - r * y))
 
     def _cross(self, x, K: int):
         """v_s for x = conj(a_s) (see gram_and_cross)."""

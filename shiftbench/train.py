@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from . import config, inits, objectives, theory
+from . import config, inits, objectives, projection, theory
 from .model import LinearRNN
 from .signals import AR1
 
@@ -145,7 +145,7 @@ def train_run(spec: RunSpec, train_x: np.ndarray | None = None, test_x: np.ndarr
         record["initial_optimal_loss"] = objective.optimum(a0)[0]
         model = LinearRNN(a0, b0).to(resolve_device(spec.device))
         data = None if train_x is None else torch.from_numpy(train_x).to(model.nu.device)
-        _fit(model, spec, objective, data, record)
+        _fit(model, spec, objective, stationary, data, record)
         if record["status"] == "ok":
             record.update(_final_metrics(model, spec, objective, data, test_x))
     except FloatingPointError as err:
@@ -155,22 +155,26 @@ def train_run(spec: RunSpec, train_x: np.ndarray | None = None, test_x: np.ndarr
     return record
 
 
-def _fit(model: LinearRNN, spec: RunSpec, objective, data, record: dict):
-    """Adam on the run's objective; appends to record["curve"], marks divergence in place.
+def _fit(model: LinearRNN, spec: RunSpec, objective, stationary, data, record: dict):
+    """Train with the run's method; appends to record["curve"], marks divergence in place.
 
-    ``joint`` steps poles and readout together. ``projected`` (variable projection) sets the readout
-    to the objective's optimum b*(a) before every step and steps only the poles: by the envelope
-    theorem the gradient of L(a, b) in a at b = b*(a) is that of min_b L(a, b) (docs/theory.md
-    section 8), so b*(a) needs no backward pass.
+    ``joint`` is Adam on poles and readout together, on minibatches (sampled) or the population loss
+    (exact). ``projected`` trains the poles with the readout held at b*(a) (``projection.fit``).
     """
-    params = list(model.parameters()) if spec.method == "joint" else model.pole_parameters()
-    opt = torch.optim.Adam(params, lr=spec.lr, foreach=True)  # one fused update of a few small tensors
+
+    def log(step, train_loss):
+        a, b = model.poles(), model.readout()
+        record["curve"].append((step, train_loss, *_evaluable(objective.loss, stationary.loss, a=a, b=b)))
+
+    if spec.method == "projected":
+        return projection.fit(
+            model, spec.K, spec.rho, spec.steps, spec.lr, spec.schedule == "cosine", log, spec.log_every
+        )
+    opt = torch.optim.Adam(model.parameters(), lr=spec.lr, foreach=True)  # one fused update of a few small tensors
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, spec.steps) if spec.schedule == "cosine" else None
     gen = torch.Generator().manual_seed(spec.seed)
 
     def training_loss():
-        if spec.method == "projected":
-            model.set_readout(objective.optimal_readout(model.poles()))
         if spec.objective == "exact":
             return objective.torch_loss(model)
         idx = torch.randint(len(data), (spec.batch_size,), generator=gen)
@@ -182,17 +186,27 @@ def _fit(model: LinearRNN, spec: RunSpec, objective, data, record: dict):
             record.update(status="diverged", diverged_step=step)
             return
         if step % spec.log_every == 0 or step == spec.steps:
-            a, b = model.poles(), model.readout()
-            record["curve"].append((step, loss.item(), objective.loss(a, b), theory.exact_loss(a, b, spec.K, spec.rho)))
+            log(step, loss.item())
         if step == spec.steps:
             return
         opt.zero_grad()
         loss.backward()
         if spec.clip is not None:
-            torch.nn.utils.clip_grad_norm_(params, spec.clip)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), spec.clip)
         opt.step()
         if sched is not None:
             sched.step()
+
+
+def _evaluable(*losses, a, b):
+    """Each loss of (a, b), NaN where float64 cannot evaluate it: a point of a learning curve, not a failure."""
+    out = []
+    for loss in losses:
+        try:
+            out.append(loss(a, b))
+        except FloatingPointError:
+            out.append(float("nan"))
+    return out
 
 
 def _final_metrics(model: LinearRNN, spec: RunSpec, objective, data, test_x) -> dict:

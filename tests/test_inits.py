@@ -8,7 +8,7 @@ from shiftbench import inits, model, theory
 def test_uncertainty_reproduces_construction(S):
     a, b = inits.initialise("uncertainty", S, 50, seed=0, readout="paper", alpha=1.3)
     ca, cb = theory.construction(S, 50, 1.3)
-    order = inits._construction_order(S)
+    order = inits.construction_order(S)
     np.testing.assert_array_equal(a, ca[order])
     np.testing.assert_array_equal(b, cb[order])
     assert sorted(order) == list(range(S))

@@ -1,0 +1,324 @@
+"""Projected training: the poles learn with the readout held at its optimum b*(a) (docs/theory.md section 8).
+
+For the exact (stationary) objective the optimal readout b*(a) has a closed form, so the loss of
+the poles alone is L*(a) = min_b L(a, b), and by the envelope theorem its gradient is that of
+L(a, b) at b = b*(a) held constant: one backward pass, no derivative of b*. ``fit`` runs
+
+- **Adam on the poles**, x = (nu, theta) with a = exp(-exp(nu) + i theta): the log-decay nu at the
+  run's lr, the phase theta at ``PHASE_LR * lr / K``, so that one step moves a phase by a small
+  fraction of the pi/K spacing of good filters;
+- **re-seeding moves**, every ``EVERY`` steps after ``WARM`` (backing off while they fail, none in the
+  last quarter): remove the conjugate pairs whose removal raises L* least, re-insert them one by one
+  where each lowers it most (candidates: a phase grid at a few moduli), relax all poles by a few
+  L-BFGS iterations, and keep the move only if the exact L* is lower. Gradient steps alone leave
+  random poles near their starting phases; these moves carry them across the circle.
+- **guarded steps**: where b*(a) overflows or the quadratic form of the loss cancels (crowded
+  poles, huge b*), the step is rejected: back to the last good poles, half the step, no momentum;
+  three rejections in a row re-seed the most crowded pair.
+
+The run ends on the best poles seen by the training loss (the objective itself). Only the poles
+are parameters here; the readout is always b*(a).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import numpy as np
+import scipy.linalg as sla
+import torch
+
+from . import theory
+from .signals import AR1
+
+LR = 0.02  # Adam's learning rate of the log-decay nu where none is given (the best-known search)
+PHASE_LR = 15.0  # phase step = PHASE_LR * lr / K; with lr = 0.02, about a tenth of pi/K
+WARM, EVERY, MAX_EVERY = 100, 25, 200  # re-seeding rounds: first step, interval, longest back-off
+RELAX = 20  # L-BFGS iterations that relax a proposed move before it is judged
+TOL = 1e-6  # largest rounding estimate of a training loss that is trusted (see exact_loss)
+MOVE_TOL = 0.1  # a move only needs b*(a) to exist: it is judged by the accurate optimal_loss
+
+
+class Unreliable(FloatingPointError):
+    """L*(a) or its gradient cannot be evaluated reliably in float64 at these poles."""
+
+
+# -- the projected loss as a function of the pole parameters --------------------------------------
+
+
+class PolesLoss:
+    """x = (nu, theta, nu_real) of a LinearRNN -> (L*(a), grad_x L*) with the readout at b*(a)."""
+
+    def __init__(self, model, K: int, rho: float):
+        self.model, self.K, self.rho, self.h = model, K, rho, model.order // 2
+        self.tol = TOL
+
+    def get(self) -> np.ndarray:
+        return torch.cat([p.detach() for p in self.model.pole_parameters()]).cpu().numpy()
+
+    def poles(self, x) -> np.ndarray:
+        self.set(x)
+        return self.model.poles()
+
+    def set(self, x):
+        with torch.no_grad():
+            start = 0
+            for p in self.model.pole_parameters():
+                p.copy_(torch.from_numpy(x[start : start + p.numel()]))
+                start += p.numel()
+
+    def rounding(self, a, b) -> float:
+        """eps |b|^T |G| |b| + 2 eps |v|^T |b|: what the quadratic form of the loss may lose (section 2)."""
+        G, v = AR1(self.rho).gram_and_cross(a, self.K)
+        return 1e-16 * float(np.abs(b) @ np.abs(G) @ np.abs(b) + 2 * np.abs(v) @ np.abs(b))
+
+    def __call__(self, x, tol=None):
+        """(L, grad) at x, the readout set to b*(a); raises Unreliable where float64 cannot tell."""
+        if not np.all(np.isfinite(x)):
+            raise Unreliable("non-finite pole parameters")
+        a = self.poles(x)
+        try:
+            b = theory.optimal_readout(a, self.K, self.rho)
+        except (FloatingPointError, ValueError) as err:
+            raise Unreliable(str(err)) from None
+        self.model.set_readout(b)
+        self.last_rounding = self.rounding(a, b)
+        for p in self.model.pole_parameters():
+            p.grad = None
+        loss = self.model.exact_loss(self.K, self.rho)
+        loss.backward()
+        grad = torch.cat([p.grad for p in self.model.pole_parameters()]).cpu().numpy()
+        if not (torch.isfinite(loss) and np.all(np.isfinite(grad))) or self.last_rounding > (tol or self.tol):
+            raise Unreliable(f"the loss's rounding estimate {self.last_rounding:.2g} exceeds {tol or self.tol:.2g}")
+        return loss.item(), grad
+
+
+# -- re-seeding ------------------------------------------------------------------------------------
+
+
+def _cholesky(G):
+    """Cholesky factor of a Gram matrix, with the smallest jitter that makes it go through."""
+    jitter = 0.0
+    for _ in range(8):
+        try:
+            return sla.cholesky(G + jitter * np.eye(len(G)), lower=True)
+        except np.linalg.LinAlgError:
+            jitter = max(1e-13 * np.abs(np.diag(G)).max(), 100 * jitter)
+    raise FloatingPointError("the Gram matrix of these poles is not positive definite")
+
+
+def removal_order(a, K, rho, m) -> list[int]:
+    """The m pairs (indices j of p_j in the pair layout) whose removal raises L* least, one at a time.
+
+    Removing the poles J from the optimum raises L* by b_J^H [(G^-1)_JJ]^-1 b_J (a Schur complement);
+    after each removal G^-1 and b* are downdated the same way, O(S^2) per removal.
+    """
+    h = a.size // 2
+    G, v = AR1(rho).gram_and_cross(a, K)
+    c = _cholesky(G)
+    b, Ginv = sla.cho_solve((c, True), v), sla.cho_solve((c, True), np.eye(a.size))
+    index, alive, order = np.arange(a.size), list(range(h)), []
+    for _ in range(min(m, h - 1)):
+        where = {int(k): i for i, k in enumerate(index)}
+        cost = {j: np.real(b[J].conj() @ np.linalg.solve(Ginv[np.ix_(J, J)], b[J]))
+                for j in alive for J in [[where[j], where[j + h]]]}  # fmt: skip
+        j = min(cost, key=cost.get)
+        J = [where[j], where[j + h]]
+        keep = np.setdiff1d(np.arange(index.size), J)
+        X = Ginv[np.ix_(keep, J)] @ np.linalg.inv(Ginv[np.ix_(J, J)])
+        b, Ginv, index = b[keep] - X @ b[J], Ginv[np.ix_(keep, keep)] - X @ Ginv[np.ix_(J, keep)], index[keep]
+        alive.remove(j)
+        order.append(j)
+    return order
+
+
+def candidate_poles(a, K) -> np.ndarray:
+    """Upper-half-plane candidates: min(2K, 2048) phases in (0, pi) at the median modulus of the poles
+    and at 1 - c/K, c = 1, 2, 4 (decay times of the order of the lag)."""
+    n_phase = min(2 * K, 2048)
+    moduli = np.unique(np.r_[np.median(np.abs(a[: a.size // 2])), 1 - np.array([1.0, 2.0, 4.0]) / K])
+    moduli = moduli[(moduli > 0) & (moduli < 1)]
+    return (moduli[:, None] * np.exp(1j * (np.arange(n_phase) + 0.5) * np.pi / n_phase)[None, :]).ravel()
+
+
+def insert_pairs(a, z, K, rho, m, min_new=0.01) -> list[complex]:
+    """Up to m candidates of z inserted one at a time (with their conjugates), each where it lowers L* most.
+
+    The gain of a pair U = {z, conj z} is r^H W^-1 r, with r = v_U - G_Ua b* and W the Schur complement
+    of G_UU; both are updated in O(S |z|) per insertion. A candidate keeping less than ``min_new`` of
+    its norm after projection onto the current poles would crowd them, and is not eligible.
+    """
+    signal = AR1(rho)
+    G, v = signal.gram_and_cross(a, K)
+    c = _cholesky(G)
+    U = np.concatenate([z, z.conj()])
+    M = z.size
+    Y = sla.solve_triangular(c, signal.gram(a, U), lower=True)  # L^-1 G_aU
+    w = sla.solve_triangular(c, v, lower=True)
+    vU = signal._cross(U.conj(), K)
+    r = vU - Y.conj().T @ w
+    q = np.sum(np.abs(Y) ** 2, axis=0)
+    q12 = np.sum(Y[:, :M].conj() * Y[:, M:], axis=0)
+    g11 = np.real(signal.gram_entries(z, z))  # G(z, z) = G(conj z, conj z)
+    g12 = signal.gram_entries(z, z.conj())
+    chosen = []
+    for _ in range(m):
+        W11, W22, W12 = g11 - q[:M], g11 - q[M:], g12 - q12
+        det = W11 * W22 - np.abs(W12) ** 2
+        r1, r2 = r[:M], r[M:]
+        gain = W22 * np.abs(r1) ** 2 + W11 * np.abs(r2) ** 2 - 2 * np.real(np.conj(r1) * W12 * r2)
+        ok = (W11 > min_new * g11) & (W22 > min_new * g11) & (det > min_new * W11 * W22)
+        ok[chosen] = False
+        gain = np.where(ok, gain / np.where(ok, det, 1.0), -np.inf)
+        k = int(np.argmax(gain))
+        if not gain[k] > 0:
+            break
+        chosen.append(k)
+        P = [k, k + M]  # extend the Cholesky factor by the new pair's two rows
+        D = signal.gram(U[P], U[P]) - Y[:, P].conj().T @ Y[:, P]
+        d = np.linalg.cholesky(D)
+        new = np.linalg.solve(d, signal.gram(U[P], U) - Y[:, P].conj().T @ Y)
+        w_new = np.linalg.solve(d, vU[P] - Y[:, P].conj().T @ w)
+        Y, w, r = np.vstack([Y, new]), np.concatenate([w, w_new]), r - new.conj().T @ w_new
+        q = q + np.sum(np.abs(new) ** 2, axis=0)
+        q12 = q12 + np.sum(new[:, :M].conj() * new[:, M:], axis=0)
+    return [z[k] for k in chosen]
+
+
+def move_pairs(a, pairs, K, rho):
+    """The poles with the pairs ``pairs`` (indices j of p_j) re-inserted greedily, or None."""
+    h = a.size // 2
+    keep = np.ones(a.size, bool)
+    keep[pairs] = keep[[j + h for j in pairs]] = False
+    new = insert_pairs(a[keep], candidate_poles(a, K), K, rho, len(pairs))
+    if len(new) < len(pairs):
+        return None
+    moved = a.copy()
+    for j, z in zip(pairs, new):
+        moved[j], moved[j + h] = z, np.conj(z)
+    return moved
+
+
+def most_crowded_pair(a) -> int:
+    """The upper pole whose nearest neighbour is closest relative to its bandwidth 1 - |a|."""
+    h = a.size // 2
+    D = np.abs(a[:h, None] - a[None, :])
+    D[np.arange(h), np.arange(h)] = np.inf
+    return int(np.argmin(D.min(axis=1) / (1 - np.abs(a[:h]))))
+
+
+def to_params(a) -> np.ndarray:
+    """The pole parameters x = (nu, theta, nu_real) of poles a (pair layout; the real pole keeps its sign)."""
+    h = a.size // 2
+    return np.concatenate([np.log(-np.log(np.abs(a[:h]))), np.angle(a[:h]), np.log(-np.log(np.abs(a[2 * h :])))])
+
+
+def relax(f: PolesLoss, x, iterations=RELAX) -> np.ndarray:
+    """A few L-BFGS iterations (strong Wolfe) on (nu, K theta); unreliable points count as L = 2."""
+    h = f.h
+    scale = np.ones_like(x)
+    scale[h : 2 * h] = f.K
+    z = torch.tensor(x * scale, requires_grad=True)
+    opt = torch.optim.LBFGS([z], lr=1, max_iter=iterations, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-12, tolerance_change=1e-15)  # fmt: skip
+    best = [math.inf, x.copy()]
+
+    def closure():
+        xx = z.detach().numpy() / scale
+        try:
+            L, g = f(xx, tol=MOVE_TOL)
+        except Unreliable:
+            z.grad = torch.zeros_like(z)
+            return torch.tensor(2.0, dtype=torch.float64)
+        if L < best[0]:
+            best[:] = [L, xx.copy()]
+        z.grad = torch.from_numpy(g / scale)
+        return torch.tensor(L, dtype=torch.float64)
+
+    with contextlib.suppress(RuntimeError, ValueError):  # a blow-up inside the line search: keep the best
+        opt.step(closure)
+    return best[1]
+
+
+# -- the loop ---------------------------------------------------------------------------------------
+
+
+def fit(model, K: int, rho: float, steps: int, lr: float = LR, cosine: bool = True, log=None, log_every: int = 1):
+    """Projected training of ``model``'s poles on the exact objective at lag K for ``steps`` steps.
+
+    ``log(step, train_loss)``, if given, is called every ``log_every`` steps and at the last one. Ends
+    with the model at the best poles seen (readout b*(a)). Raises FloatingPointError if the loss
+    cannot be evaluated at the start.
+    """
+    f = PolesLoss(model, K, rho)
+    x = f.get()
+    f(x, tol=math.inf)  # raises if b*(a) of the start cannot be evaluated: the run fails
+    f.tol = max(TOL, 2 * f.last_rounding)  # a crowded start is allowed, but never worse
+    h = f.h
+    step_size = np.full(x.size, lr)
+    step_size[h : 2 * h] = PHASE_LR * lr / K
+    mom, vel, t = np.zeros_like(x), np.zeros_like(x), 0
+    shrink, fails, m, interval, next_round = 1.0, 0, 1, EVERY, WARM
+    best, last_good = (math.inf, x.copy()), x.copy()
+    for step in range(steps + 1):
+        try:
+            L, g = f(x)
+            fails = 0
+        except Unreliable:
+            x, shrink, mom, fails = last_good.copy(), shrink / 2, np.zeros_like(x), fails + 1
+            if fails >= 3 and h > 1:  # crowded poles: move the most crowded pair elsewhere
+                x, fails = _crowded_move(f, x), 0
+            L, g = f(x, tol=math.inf)
+        if L < best[0]:
+            best = (L, x.copy())
+        if step == steps and best[0] < L:  # end on the best poles seen, the readout at their b*(a)
+            L, _ = f(best[1], tol=math.inf)
+        if log is not None and (step % log_every == 0 or step == steps):
+            log(step, L)
+        if step == steps:
+            return
+        if h > 1 and step >= next_round and step < 0.75 * steps:
+            moved = _reseed_round(f, x, m)
+            if moved is not None:
+                x, size = moved
+                f.tol = max(TOL, 2 * f.last_rounding)  # tighten as crowding clears
+                last_good, mom = x.copy(), np.zeros_like(x)
+                m, interval, next_round = min(2 * size, h - 1), EVERY, step + EVERY
+                continue
+            m, interval = max(1, m // 2), min(2 * interval, MAX_EVERY)
+            next_round = step + interval
+        last_good, shrink, t = x.copy(), min(1.0, 1.1 * shrink), t + 1
+        mom, vel = 0.9 * mom + 0.1 * g, 0.999 * vel + 0.001 * g * g
+        schedule = 0.5 * (1 + math.cos(math.pi * step / steps)) if cosine else 1.0
+        x = x - shrink * schedule * step_size * (mom / (1 - 0.9**t)) / (np.sqrt(vel / (1 - 0.999**t)) + 1e-8)
+
+
+def _reseed_round(f: PolesLoss, x, m):
+    """Try moving m, 2m, then 4m pairs; the first move that lowers the exact L* wins: (x, pairs) or None."""
+    a, h = f.poles(x), f.h
+    try:
+        current = theory.optimal_loss(a, f.K, f.rho)
+        order = removal_order(a, f.K, f.rho, min(4 * m, h - 1))
+        for size in dict.fromkeys(min(s, len(order)) for s in (m, 2 * m, 4 * m)):
+            moved = move_pairs(a, order[:size], f.K, f.rho)
+            if moved is None:
+                continue
+            x_new = relax(f, to_params(moved))
+            a_new = f.poles(x_new)
+            if theory.optimal_loss(a_new, f.K, f.rho) < current - 1e-12:
+                f(x_new, tol=math.inf)
+                if f.last_rounding < MOVE_TOL:  # b*(a) of the new poles exists and is sane
+                    return x_new, size
+    except (FloatingPointError, ValueError, np.linalg.LinAlgError):
+        pass
+    return None
+
+
+def _crowded_move(f: PolesLoss, x):
+    a = f.poles(x)
+    try:
+        moved = move_pairs(a, [most_crowded_pair(a)], f.K, f.rho)
+    except (FloatingPointError, ValueError, np.linalg.LinAlgError):
+        return x
+    return x if moved is None else to_params(moved)
