@@ -30,8 +30,8 @@ class RunSpec:
     """Everything that defines one training run (and nothing that does not).
 
     The options of the config's ``train`` section appear here under the same names, with the schema's
-    defaults (its sweeps ``seeds`` and ``lr`` as the single ``seed`` and ``lr``); a test holds the two
-    in step.
+    defaults (its sweeps ``seeds``, ``lr`` and ``methods`` as the single ``seed``, ``lr`` and
+    ``method``); a test holds the two in step. The readout rule ``optimal`` is the stationary b*(a).
     """
 
     S: int
