@@ -25,6 +25,7 @@ Goals: from the uncertainty init, projected recovers >= 99% in every cell; from 
     python benchmarks/bench_training.py                  # full grid (about an hour on one core)
     python benchmarks/bench_training.py --S 16 64        # a part of it
     python benchmarks/bench_training.py --out runs.csv   # also save every run
+    python benchmarks/bench_training.py --tables a.csv b.csv  # the tables of saved runs, merged
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ def main():
     ap.add_argument("--rho", type=float, nargs="+", default=[0.0, 0.7, 0.9, 0.99])
     ap.add_argument("--steps", type=int, default=1500, help="steps per run")
     ap.add_argument("--out", help="write every run to this CSV")
+    ap.add_argument("--tables", nargs="+", metavar="CSV", help="print the tables of saved runs; train nothing")
     args = ap.parse_args()
+    if args.tables:
+        return report(pd.concat([pd.read_csv(f) for f in args.tables], ignore_index=True))
     torch.set_num_threads(1)
     print(
         f"bench_training: {time.strftime('%Y-%m-%d %H:%M')}, {platform.node()}, nproc={os.cpu_count()}, "
@@ -118,6 +122,11 @@ def main():
     df = pd.DataFrame(rows)
     if args.out:
         df.to_csv(args.out, index=False)
+    report(df)
+
+
+def report(df: pd.DataFrame):
+    """Print the recovered-fraction table, the seconds per run and the goals' verdicts."""
     table = df.pivot_table(index=["S", "K_over_S", "rho"], columns=["init", "method"], values="recovered")
     print("\nRecovered fraction (1 - L)/(1 - L_best) after training, exact objective\n")
     print(table.to_string(float_format=lambda v: f"{v:.3f}"))
