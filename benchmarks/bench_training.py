@@ -22,7 +22,7 @@ landscape of the poles.
 
 Goals: from the uncertainty init, projected recovers >= 99% in every cell; from lru-ring, >= 90%.
 
-    python benchmarks/bench_training.py                  # full grid (about an hour on one core)
+    python benchmarks/bench_training.py                  # full grid (about 40 min on one core)
     python benchmarks/bench_training.py --S 16 64        # a part of it
     python benchmarks/bench_training.py --out runs.csv   # also save every run
     python benchmarks/bench_training.py --tables a.csv b.csv  # the tables of saved runs, merged
