@@ -142,12 +142,13 @@ def check_config(config):
     for block in blocks(config):
         path = ["train", "methods"] if block.name == MAIN else ["blocks", block.name, "train", "methods"]
         unsupported = set(block.objectives) - set(PROJECTED_OBJECTIVES)
-        if "projected" in block.train["methods"] and unsupported:
+        projected = {"projected", "reseed"} & set(block.train["methods"])
+        if projected and unsupported:
             raise ConfigError(
                 _error(
                     path,
-                    f"'projected' needs the readout b*(a) of a population objective {PROJECTED_OBJECTIVES}; "
-                    f"this block also trains {sorted(unsupported)}: put projected runs in a block of their own",
+                    f"{sorted(projected)} need the readout b*(a) of a population objective {PROJECTED_OBJECTIVES}; "
+                    f"this block also trains {sorted(unsupported)}: put those runs in a block of their own",
                 )
             )
     longest = max(sequence_length(config, K) for _, _, K in all_cells(config))

@@ -1,4 +1,10 @@
-"""Projected training: the poles learn with the readout held at its optimum b*(a) (docs/theory.md section 8).
+"""Projected training and the re-seeding search: the readout held at b*(a) (docs/theory.md section 8).
+
+Two methods share this loop, and the tables keep them apart:
+
+- ``projected`` (a learner: variable projection) is guarded Adam on the poles alone;
+- ``reseed`` (a search heuristic, not learning) adds the re-seeding moves below, which carry poles
+  across the circle from a fixed dictionary of candidates.
 
 For the exact (stationary) objective the optimal readout b*(a) has a closed form, so the loss of
 the poles alone is L*(a) = min_b L(a, b), and by the envelope theorem its gradient is that of
@@ -7,7 +13,7 @@ L(a, b) at b = b*(a) held constant: one backward pass, no derivative of b*. ``fi
 - **Adam on the poles**, x = (nu, theta) with a = exp(-exp(nu) + i theta): the log-decay nu at the
   run's lr, the phase theta at ``PHASE_LR * lr / K``, so that one step moves a phase by a small
   fraction of the pi/K spacing of good filters;
-- **re-seeding moves**, every ``EVERY`` steps after ``WARM`` (backing off while they fail, none in the
+- **re-seeding moves** (``reseed`` only), every ``EVERY`` steps after ``WARM`` (backing off while they fail, none in the
   last quarter): remove the conjugate pairs whose removal raises L* least, re-insert them one by one
   where each lowers it most (candidates: a phase grid at a few moduli), relax all poles by a few
   L-BFGS iterations, and keep the move only if the exact L* is lower. Gradient steps alone leave
@@ -244,8 +250,14 @@ def relax(f: PolesLoss, x, iterations=RELAX) -> np.ndarray:
 # -- the loop ---------------------------------------------------------------------------------------
 
 
-def fit(model, K: int, rho: float, steps: int, lr: float = LR, cosine: bool = True, log=None, log_every: int = 1):
+def fit(
+    model, K: int, rho: float, steps: int, lr: float = LR, cosine: bool = True, log=None, log_every: int = 1,
+    moves: bool = False,
+):
     """Projected training of ``model``'s poles on the exact objective at lag K for ``steps`` steps.
+
+    ``moves=False`` is the learner ``projected``: guarded Adam steps on the poles, nothing else.
+    ``moves=True`` is the search heuristic ``reseed``: the same steps plus the re-seeding moves.
 
     ``log(step, train_loss)``, if given, is called every ``log_every`` steps and at the last one. Ends
     with the model at the best poles seen (readout b*(a)). Raises FloatingPointError if the loss
@@ -278,7 +290,7 @@ def fit(model, K: int, rho: float, steps: int, lr: float = LR, cosine: bool = Tr
             log(step, L)
         if step == steps:
             return
-        if h > 1 and step >= next_round and step < 0.75 * steps:
+        if moves and h > 1 and step >= next_round and step < 0.75 * steps:
             moved = _reseed_round(f, x, m)
             if moved is not None:
                 x, size = moved

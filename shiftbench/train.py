@@ -19,7 +19,10 @@ from .model import LinearRNN
 from .signals import AR1
 
 OBJECTIVES = ("sampled", "exact")  # minibatches of stored sequences, or the closed-form population loss
-METHODS = ("joint", "projected")  # Adam on poles and readout, or on the poles with the readout at b*(a)
+# Adam on poles and readout; Adam on the poles with the readout at b*(a) (a learner); the same plus
+# re-seeding moves from a fixed dictionary of poles (a search heuristic, reported apart).
+METHODS = ("joint", "projected", "reseed")
+PROJECTED_METHODS = ("projected", "reseed")  # the readout held at b*(a): population objectives only
 SCHEDULES = ("constant", "cosine")
 DEVICES = ("cpu", "cuda", "auto")
 _TRAIN, _DATA = config.defaults("train"), config.defaults("data")
@@ -72,9 +75,9 @@ class RunSpec:
         ]:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if self.method == "projected" and self.objective not in config.PROJECTED_OBJECTIVES:
+        if self.method in PROJECTED_METHODS and self.objective not in config.PROJECTED_OBJECTIVES:
             raise ValueError(
-                f"method 'projected' needs a population objective {config.PROJECTED_OBJECTIVES}, not {self.objective!r}"
+                f"method {self.method!r} needs a population objective {config.PROJECTED_OBJECTIVES}, not {self.objective!r}"
             )
         inits.check_init(self.init, self.readout, self.init_params)
 
@@ -159,16 +162,18 @@ def _fit(model: LinearRNN, spec: RunSpec, objective, stationary, data, record: d
     """Train with the run's method; appends to record["curve"], marks divergence in place.
 
     ``joint`` is Adam on poles and readout together, on minibatches (sampled) or the population loss
-    (exact). ``projected`` trains the poles with the readout held at b*(a) (``projection.fit``).
+    (exact). ``projected`` trains the poles with the readout held at b*(a) (``projection.fit``);
+    ``reseed`` adds its re-seeding moves, a search heuristic.
     """
 
     def log(step, train_loss):
         a, b = model.poles(), model.readout()
         record["curve"].append((step, train_loss, *_evaluable(objective.loss, stationary.loss, a=a, b=b)))
 
-    if spec.method == "projected":
+    if spec.method in PROJECTED_METHODS:
         return projection.fit(
-            model, spec.K, spec.rho, spec.steps, spec.lr, spec.schedule == "cosine", log, spec.log_every
+            model, spec.K, spec.rho, spec.steps, spec.lr, spec.schedule == "cosine", log, spec.log_every,
+            moves=spec.method == "reseed",
         )
     opt = torch.optim.Adam(model.parameters(), lr=spec.lr, foreach=True)  # one fused update of a few small tensors
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, spec.steps) if spec.schedule == "cosine" else None
