@@ -1,7 +1,7 @@
 """Command line: one subcommand per workflow step, so each runs (and is tested) without Snakemake.
 
 This module only parses arguments; every subcommand calls one function of ``shiftbench.jobs``,
-``shiftbench.aggregation`` or ``shiftbench.plots``.
+``shiftbench.aggregation``, ``shiftbench.plots`` or ``shiftbench.evaluate``.
 
     shiftbench dataset   --rho 0.7 --lengths 96 192 --n-train 256 --n-test 512 --seed 0 --outdir results/data/rho0.7
     shiftbench train     --job '{"S": 8, "Ks": [16, 32], ...}' --train tr16.npy tr32.npy --test ... --out runs.json
@@ -9,6 +9,7 @@ This module only parses arguments; every subcommand calls one function of ``shif
     shiftbench aggregate --runs runs/*.json --theory theory/*.json --outdir results/tables
     shiftbench figures   --tables results/tables --config config.yaml --outdir reports/figures
     shiftbench provenance --config config.yaml --commit abc123 --out reports/figures/provenance.html
+    shiftbench evaluate  layer.pt --format lru-pytorch --channel 0,0 --K 64 256 --rho 0 0.9 --out eval.csv
 """
 
 from __future__ import annotations
@@ -45,6 +46,18 @@ def _theory(args):
     write_json(theory_job(args.rho, args.S, args.Ks, args.alphas, json.loads(args.best_known), window), args.out)
 
 
+def _reference(args):
+    from .jobs import reference_job
+    from .storage import write_json
+
+    window = json.loads(args.window) if args.window else None
+    command = "shiftbench " + " ".join(sys.argv[1:]) if args.save else ""
+    job = reference_job(args.objective, args.rho, args.S, args.Ks, json.loads(args.options), window, args.family,
+                        args.recompute, args.save, command)  # fmt: skip
+    if args.out:
+        write_json(job, args.out)
+
+
 def _aggregate(args):
     from .aggregation import aggregate
 
@@ -66,6 +79,13 @@ def _provenance(args):
     from .plots import write_provenance
 
     write_provenance(read_config(args.config), args.commit, args.out)
+
+
+def _evaluate(args):
+    from .evaluate import evaluate_file
+
+    table = evaluate_file(args.layer, args.format, args.channel, args.K, args.rho, args.window, args.out, args.plot)
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.6g}"))
 
 
 def main(argv=None):
@@ -104,6 +124,22 @@ def main(argv=None):
     th.add_argument("--out", required=True)
     th.set_defaults(func=_theory, imports=("torch", "torch._dynamo", "shiftbench.search"))
 
+    rf = sub.add_parser(
+        "reference",
+        help="the reference of the (S, K) cells of one objective, rho and S: committed and re-verified, or searched",
+    )
+    rf.add_argument("--objective", choices=["exact", "sampled"], required=True)
+    rf.add_argument("--rho", type=float, required=True)
+    rf.add_argument("--S", type=int, required=True)
+    rf.add_argument("--Ks", type=int, nargs="+", required=True)
+    rf.add_argument("--family", default="complex")
+    rf.add_argument("--options", default="{}", help="JSON options of the search (theory.reference)")
+    rf.add_argument("--window", help='JSON {"t_eval": T, "burn_in": B} of the sampled objective')
+    rf.add_argument("--recompute", action="store_true", help="search even where a reference is committed")
+    rf.add_argument("--save", action="store_true", help="commit each searched reference to shiftbench/references/")
+    rf.add_argument("--out", help="the job's JSON output")
+    rf.set_defaults(func=_reference, imports=("torch", "shiftbench.reference"))
+
     ag = sub.add_parser("aggregate", help="build the pandas tables")
     ag.add_argument("--runs", nargs="+", required=True)
     ag.add_argument("--theory", nargs="+", required=True)
@@ -121,6 +157,25 @@ def main(argv=None):
     pv.add_argument("--commit", default="unknown")
     pv.add_argument("--out", required=True)
     pv.set_defaults(func=_provenance, imports=("shiftbench.plots",))
+
+    from .readers import READERS  # numpy only: cheap
+
+    ev = sub.add_parser(
+        "evaluate", help="losses of one trained diagonal layer vs the optimum of its poles, reference and bound"
+    )
+    ev.add_argument("layer", help="the layer file (docs/layers.md: npz, csv, lru-pytorch or s4d state_dict)")
+    ev.add_argument(
+        "--format",
+        choices=list(READERS),  # register a reader there and it is a format here
+        help="default: from the suffix (.npz, .csv); a .pt/.pth/.ckpt/.bin state_dict by its keys",
+    )
+    ev.add_argument("--K", type=int, nargs="+", required=True, help="lags to copy (>= 1)")
+    ev.add_argument("--rho", type=float, nargs="+", default=[0.0], help="AR(1) autocorrelations (default 0)")
+    ev.add_argument("--channel", help="lru-pytorch: 'i,j' (input i, output j); s4d: 'h'")
+    ev.add_argument("--window", type=int, help="also the finite-window loss: zero state, last T of K+T steps")
+    ev.add_argument("--out", help="write the table as CSV")
+    ev.add_argument("--plot", help="draw the kernels around each lag K into this file (.png, .pdf)")
+    ev.set_defaults(func=_evaluate, imports=("shiftbench.evaluate",))
 
     args = p.parse_args(argv)
     logging.basicConfig(

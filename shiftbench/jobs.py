@@ -12,6 +12,8 @@ import itertools
 import logging
 import time
 
+from .storage import write_json
+
 log = logging.getLogger("shiftbench")
 
 
@@ -66,6 +68,7 @@ def run_specs(job: dict) -> dict:
         "t_eval": job["t_eval"],
         "burn_in": job["burn_in"],
     }
+    fixed.update({k: job["init"][k] for k in ["family"] if k in job["init"]})  # the init variant's family
     options = {f.name for f in dataclasses.fields(RunSpec)} - sweeps - set(fixed)
     fixed.update({k: v for k, v in job["train"].items() if k in options})
     sweep = list(itertools.product(job["train"]["methods"], job["train"]["lr"], job["train"]["seeds"]))
@@ -105,6 +108,44 @@ def train_job(job: dict, train_paths=None, test_paths=None, threads: int = 1) ->
                 tqdm.format_meter(len(runs), total, time.time() - start, unit="run"),
             )
     return {"job": job, "runs": runs}
+
+
+def reference_job(objective: str, rho: float, S: int, Ks, options: dict, window=None, family="complex",
+                  recompute: bool = False, save: bool = False, command: str = "") -> dict:  # fmt: skip
+    """The reference of every K of one (objective, rho, S, family): committed and re-verified, or searched.
+
+    ``recompute`` searches even where a reference is committed; ``save`` writes each searched one into
+    the package's committed references, with the command, options and commit that made it.
+    """
+    from . import reference
+
+    out = []
+    for K in Ks:
+        ref = None if recompute else reference.lookup(S, K, rho, objective, family, window)
+        if ref is not None:
+            out.append({**ref, "committed": True})
+            continue
+        ref = reference.search(objective, S, K, rho, window, family, **options)
+        log.info("reference %s: %.8g (%d starts, %d in the best basin, %.0f s)", reference.cell_key_of(ref),
+                 ref["value"], ref["n_starts"], ref["basins"], ref["seconds"])  # fmt: skip
+        if save:
+            ref = {**ref, "command": command, "commit": git_commit(), "created": time.strftime("%Y-%m-%d %H:%M")}
+            write_json(ref, reference.committed_path(reference.cell_key_of(ref)))
+        out.append({**ref, "committed": False})
+    return {"references": out}
+
+
+def git_commit() -> str:
+    """The commit of the working tree that runs this (with -dirty for uncommitted changes), or 'unknown'."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
 
 
 def theory_cell(S: int, K: int, rho: float, alphas, best_known_options: dict, window=None) -> dict:

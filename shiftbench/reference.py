@@ -1,0 +1,326 @@
+"""The reference of each cell: an independent global search over poles, frozen as data (docs/theory.md section 9).
+
+Every verdict of the study compares a learned filter with a reference of the objective it was trained
+on. A reference is never made by what it judges: this module imports the theory, the signals and the
+objectives, never ``model``, ``projection`` or ``train``, and no learned run ever changes its value.
+A run that beats it is flagged (``beats_reference``), and the fix is a stronger search here.
+
+**The search.** Multi-start L-BFGS-B (scipy) on the optimal loss of the poles, L*(a) = min_b L(a, b),
+for the objective of the cell:
+
+- the value is the objective's own optimum for fixed poles (``objectives.Stationary.optimum``: the
+  O(S K) orthonormal-basis route; ``objectives.Window.optimum``: the window's readout and its loss);
+- the gradient is the envelope theorem's: that of L(a, b) at b = b*(a) held fixed, by torch
+  autograd of the closed-form quadratic (stationary) or of the window loss of the kernel (a window);
+- the variables are the log-decays nu = log(-log|a|) and the phases in units of pi/K, so one unit
+  is one spacing of the construction; bounds keep every decay in [1e-3/K, 30];
+- the starts are the construction family (every alpha of ``alphas`` times every phase spacing: the
+  ``spacings`` in units of pi/K and the ``circle_fractions`` of the spacing 2K/S that fills the
+  circle; the best ``construction_starts`` of them by their optimum) and ``random_starts`` seeded random starts:
+  phases uniform on (0, pi) and decay rates log-uniform in [0.25/K, 8/K] (the lag's time scale).
+  Their random stream is this module's own (seeded by ``seed`` and the cell), never an init's;
+- then ``hops`` rounds of monotonic basin hopping (scipy's ``basinhopping``) from the best end:
+  every variable perturbed uniformly by up to ``hop_size`` (phases in units of pi/K, log-decays),
+  minimised again, kept if lower.
+
+The result records the value, the poles (and, for a window, the readout: the value is then the
+window loss of that explicit filter), the method and its options, the number of starts, the basin
+count (starts that ended within ``BASIN_TOL`` of the best), the gradient norm at the best, and the
+gap to the rigorous lower bound. ``verify`` recomputes the value from the stored poles (O(S K)).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import scipy.optimize
+import torch
+
+from . import config, inits, objectives, theory
+from .signals import as_signal
+
+METHOD = "multi-start L-BFGS-B on L*(a), envelope gradient (shiftbench.reference)"
+BASIN_TOL = 1e-6  # starts ending within this of the best count as the same basin
+VERIFY_TOL = 1e-9  # a stored value must equal its recomputation from the stored poles to this
+COMMITTED = "references"  # package folder of the committed references (shiftbench/references/)
+
+
+class InvalidReference(ValueError):
+    """A stored reference whose value does not match its own poles, or that is not for its cell."""
+
+
+# -- the cell and its objective -------------------------------------------------------------------
+
+
+def cell_key(objective: str, rho: float, S: int, K: int, window=None, family: str = "complex") -> str:
+    """The file stem of a reference: family, objective, rho, S, K and, for the sampled objective, its window."""
+    key = f"{family}_{objective}_rho{config.float_label(rho)}_S{S}_K{K}"
+    if objective == "sampled":
+        key += f"_n{window['burn_in'] + K + window['t_eval']}_t{window['t_eval']}"
+    return key
+
+
+def population(objective: str, K: int, rho: float, window=None):
+    """The population loss of a config objective; ``window`` = {"t_eval", "burn_in"} for ``sampled``."""
+    if objective == "sampled":
+        return objectives.population(objective, K, rho, window["t_eval"], window["burn_in"])
+    return objectives.population(objective, K, rho, 1, 0)
+
+
+# -- poles <-> search variables ---------------------------------------------------------------------
+
+
+def _layout(S: int, family: str) -> tuple[int, int]:
+    """(pairs, real poles) of order S: conjugate pairs plus one real pole for odd S, or S real poles."""
+    return (S // 2, S % 2) if family == "complex" else (0, S)
+
+
+def _poles_torch(x, pairs: int, signs, K: int):
+    """Poles [p, conj p, r] from x = (nu of the pairs, K theta / pi of the pairs, nu of the real poles)."""
+    nu, phase, nu_r = x[:pairs], x[pairs : 2 * pairs] * math.pi / K, x[2 * pairs :]
+    p = torch.exp(torch.complex(-torch.exp(nu), phase))  # (pairs,)
+    r = (signs * torch.exp(-torch.exp(nu_r))).to(p.dtype)  # (n_real,)
+    return torch.cat([p, p.conj(), r])  # (S,)
+
+
+def to_variables(a, pairs: int, K: int):
+    """(x, signs) of poles a in the layout [p, conj p, r] (the inverse of ``_poles_torch``)."""
+    p, r = a[:pairs], a[2 * pairs :].real
+    x = np.concatenate([np.log(-np.log(np.abs(p))), np.angle(p) * K / math.pi, np.log(-np.log(np.abs(r)))])
+    return x, np.where(r < 0, -1.0, 1.0)
+
+
+def _bounds(pairs: int, n_real: int, K: int):
+    nu = (math.log(1e-3 / K), math.log(30.0))
+    return [nu] * pairs + [(None, None)] * pairs + [nu] * n_real
+
+
+def _window_loss_torch(a, b, window: objectives.Window):
+    """The window loss of the kernel of (a, b) (docs/theory.md section 4), differentiable in a."""
+    n, K = window.length, window.K
+    k = torch.arange(n, dtype=torch.float64)
+    c = (b[None, :] * torch.exp(torch.log(a)[None, :] * k[:, None])).sum(1).real  # (n,)
+    e = c - (k == K).to(torch.float64)  # (n,) error kernel
+    gamma = torch.from_numpy(as_signal(window.rho).autocovariance(np.arange(n)))  # (n,)
+    gamma[0] = 0.0
+    u = torch.fft.irfft(torch.fft.rfft(e, 2 * n) * torch.fft.rfft(gamma, 2 * n), 2 * n)[:n]  # (n,)
+    omega = torch.from_numpy(theory.window_weights(n, window.t_eval))  # (n,)
+    return omega @ (e**2 + 2 * e * u)
+
+
+class PolesObjective:
+    """x -> (L*(a(x)), grad): the objective's optimum for the poles, with the envelope gradient."""
+
+    def __init__(self, objective, pairs: int, signs, K: int):
+        self.objective, self.pairs, self.signs, self.K = objective, pairs, torch.from_numpy(signs), K
+        self.evaluations, self.best = 0, (math.inf, None)  # the best point seen: what the search keeps
+
+    def poles(self, x) -> np.ndarray:
+        return _poles_torch(torch.from_numpy(np.asarray(x, float)), self.pairs, self.signs, self.K).numpy()
+
+    def readout(self, a):
+        if isinstance(self.objective, objectives.Window):
+            return theory.finite_window_optimum(a, self.K, self.objective.rho, self.objective.length,
+                                                self.objective.t_eval).readout  # fmt: skip
+        return self.objective.optimal_readout(a)
+
+    def __call__(self, x):
+        self.evaluations += 1
+        xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        a_t = _poles_torch(xt, self.pairs, self.signs, self.K)
+        a = a_t.detach().numpy()
+        try:
+            value = self.objective.optimum(a)[0]
+            b = torch.from_numpy(self.readout(a))
+        except (FloatingPointError, ValueError):
+            return 2.0, np.zeros_like(x)  # float64 cannot evaluate these poles: a wall for the line search
+        if isinstance(self.objective, objectives.Window):
+            loss = _window_loss_torch(a_t, b, self.objective)
+        else:
+            loss = as_signal(self.objective.rho).quadratic_loss(a_t, b, self.K)
+        loss.backward()
+        grad = xt.grad.numpy()
+        if not (math.isfinite(value) and np.all(np.isfinite(grad))):
+            return 2.0, np.zeros_like(x)
+        if value < self.best[0]:
+            self.best = (value, np.array(x, dtype=float))
+        return value, grad
+
+
+# -- starts -----------------------------------------------------------------------------------------
+
+
+def construction_spacings(S: int, K: int, spacings, circle_fractions) -> list[float]:
+    """Phase spacings in units of pi/K: ``spacings`` as given, and each of ``circle_fractions`` of the
+    spacing 2K/S at which the S phases fill the whole circle (the better start where S is close to K)."""
+    return sorted({*map(float, spacings), *(float(f) * 2 * K / S for f in circle_fractions)})
+
+
+def construction_starts(S: int, K: int, alphas, spacings, pairs: int):
+    """(label, poles) of the construction for every (alpha, spacing), in the layout [p, conj p, r]."""
+    for alpha in alphas:
+        for spacing in spacings:
+            a = theory.construction(S, K, alpha, spacing)[0][inits.construction_order(S)]
+            if pairs == 0:  # real family: the moduli of the construction, as real positive poles
+                a = np.abs(a).astype(complex)
+            yield f"construction alpha={alpha:g} spacing={spacing:g}", a
+
+
+def random_starts(S: int, K: int, n: int, seed: int, pairs: int, rho: float):
+    """(label, poles) of ``n`` seeded random starts: phases U(0, pi), decay rates log-U[0.25/K, 8/K].
+
+    The stream is this module's own: numpy's SeedSequence of (seed, S, K, rho's bits, a fixed tag),
+    so no start coincides with an init of the study.
+    """
+    tag = int.from_bytes(b"reference", "big") % 2**32
+    rng = np.random.default_rng([seed, S, K, int(np.float64(rho).view(np.int64)) % 2**32, tag])
+    n_real = S - 2 * pairs
+    for i in range(n):
+        decay = np.exp(rng.uniform(np.log(0.25 / K), np.log(8.0 / K), size=pairs + n_real))
+        phase = rng.uniform(0, np.pi, size=pairs)
+        p = np.exp(-decay[:pairs] + 1j * phase)
+        r = np.exp(-decay[pairs:]) * (1 if pairs else np.where(rng.uniform(size=n_real) < 0.5, -1, 1))
+        yield f"random {i} (seed {seed})", np.concatenate([p, p.conj(), r])
+
+
+# -- the search -------------------------------------------------------------------------------------
+
+
+def search(objective: str, S: int, K: int, rho: float, window=None, family: str = "complex", **options) -> dict:
+    """The reference of one cell: the best L*(a) over every start, each refined by L-BFGS-B.
+
+    ``options`` are those of the config's ``theory.reference`` (the schema's defaults fill the rest);
+    ``window`` ({"t_eval", "burn_in"}) is the sampled objective's.
+    """
+    options = {**config.defaults("theory", "reference"), **options}
+    started = time.perf_counter()
+    target = population(objective, K, rho, window)
+    pairs, n_real = _layout(S, family)
+    scored = []
+    spacings = construction_spacings(S, K, options["spacings"], options["circle_fractions"])
+    for label, a in construction_starts(S, K, options["alphas"], spacings, pairs):
+        try:
+            scored.append((target.optimum(a)[0], label, a))
+        except (FloatingPointError, ValueError):
+            continue
+    scored.sort(key=lambda s: s[0])
+    starts = [(label, a) for _, label, a in scored[: options["construction_starts"]]]
+    starts += list(random_starts(S, K, options["random_starts"], options["seed"], pairs, rho))
+    ends, bounds = [], _bounds(pairs, n_real, K)
+    local = {"method": "L-BFGS-B", "jac": True, "bounds": bounds,
+             "options": {"maxiter": options["iterations"], "maxcor": 20, "ftol": 1e-15, "gtol": 1e-10}}  # fmt: skip
+    for label, a in starts:
+        x0, signs = to_variables(a, pairs, K)
+        f = PolesObjective(target, pairs, signs, K)
+        scipy.optimize.minimize(f, x0, **local)
+        if f.best[1] is not None:  # else not one evaluable point along this start
+            ends.append({"f": f, "start": label, "value": f.best[0]})
+    if not ends:
+        raise FloatingPointError(f"reference search: no start of S={S}, K={K}, rho={rho} could be evaluated")
+    best = min(ends, key=lambda e: e["value"])
+    if options["hops"]:  # monotonic basin hopping from the best end: perturb, minimise, keep if lower
+        f = best["f"]
+        scipy.optimize.basinhopping(f, f.best[1], niter=options["hops"], T=1e-12, stepsize=options["hop_size"],
+                                    minimizer_kwargs=local, seed=options["seed"])  # fmt: skip
+        best = {**best, "value": f.best[0], "start": f"{best['start']}, then {options['hops']} basin hops"}
+    for e in ends:
+        e["poles"] = e["f"].poles(e["f"].best[1])
+        e["value"], e["certified"] = target.optimum(e["poles"])  # re-scored by the objective itself
+    best.update(zip(["value", "certified"], target.optimum(best["f"].poles(best["f"].best[1]))))
+    best["poles"] = best["f"].poles(best["f"].best[1])
+    best["grad_norm"] = float(np.linalg.norm(best["f"](best["f"].best[1])[1]))
+    out = {
+        "family": family,
+        "objective": objective,
+        "S": S,
+        "K": K,
+        "rho": rho,
+        "window": window if objective == "sampled" else None,
+        "value": best["value"],
+        "certified": best["certified"],
+        "poles": [[z.real, z.imag] for z in best["poles"]],
+        "method": METHOD,
+        "options": options,
+        "n_starts": len(ends),
+        "basins": sum(e["value"] <= best["value"] + BASIN_TOL for e in ends),
+        "grad_norm": best["grad_norm"],
+        "best_start": best["start"],
+        "evaluations": sum(e["f"].evaluations for e in ends),
+        "lower_bound": theory.lower_bound(S, K, rho),
+        "seconds": time.perf_counter() - started,
+    }
+    if objective == "sampled":
+        out["readout"] = [[z.real, z.imag] for z in best["f"].readout(best["poles"])]
+        a, b = best["poles"], np.array([complex(*z) for z in out["readout"]])
+        out["value"] = target.loss(a, b)  # the window loss of the explicit filter
+    out["gap_to_bound"] = out["value"] - out["lower_bound"]
+    return out
+
+
+# -- stored references ------------------------------------------------------------------------------
+
+
+def _complex(pairs_of_floats) -> np.ndarray:
+    return np.array([complex(re, im) for re, im in pairs_of_floats])
+
+
+def verify(ref: dict) -> dict:
+    """``ref`` if its value equals the recomputation from its poles (and readout, for a window), else raise."""
+    a = _complex(ref["poles"])
+    target = population(ref["objective"], ref["K"], ref["rho"], ref.get("window"))
+    try:
+        if ref["objective"] == "sampled":
+            value = target.loss(a, _complex(ref["readout"]))
+        else:
+            value = target.optimum(a)[0]
+    except (FloatingPointError, ValueError) as err:
+        raise InvalidReference(f"reference {cell_key_of(ref)}: its poles cannot be evaluated ({err})") from None
+    if not abs(value - ref["value"]) <= VERIFY_TOL:
+        raise InvalidReference(
+            f"reference {cell_key_of(ref)}: stored value {ref['value']!r} does not match its poles ({value!r})"
+        )
+    return ref
+
+
+def cell_key_of(ref: dict) -> str:
+    return cell_key(ref["objective"], ref["rho"], ref["S"], ref["K"], ref.get("window"), ref.get("family", "complex"))
+
+
+def committed_dir() -> Path:
+    return Path(str(resources.files("shiftbench") / COMMITTED))
+
+
+def committed_path(key: str) -> Path:
+    return committed_dir() / f"{key}.json"
+
+
+def load(path) -> dict:
+    """A stored reference, verified; InvalidReference for a file that is not one or does not match."""
+    try:
+        ref = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InvalidReference(f"{path}: not a readable reference file ({err})") from None
+    if not isinstance(ref, dict) or not {"objective", "S", "K", "rho", "value", "poles"} <= set(ref):
+        raise InvalidReference(f"{path}: not a reference file (missing keys)")
+    if Path(path).stem != cell_key_of(ref):
+        raise InvalidReference(f"{path}: holds the reference of {cell_key_of(ref)}, not of its file name")
+    return verify(ref)
+
+
+def lookup(S: int, K: int, rho: float, objective: str = "exact", family: str = "complex", window=None):
+    """The committed reference of a cell, verified, or None where none is committed."""
+    path = committed_path(cell_key(objective, rho, S, K, window, family))
+    return load(path) if path.exists() else None
+
+
+def reference_cell(objective: str, S: int, K: int, rho: float, window=None, family="complex", **options) -> dict:
+    """The committed reference of the cell where there is one (re-verified), else a new search."""
+    ref = lookup(S, K, rho, objective, family, window)
+    if ref is not None:
+        return {**ref, "committed": True}
+    return {**search(objective, S, K, rho, window, family, **options), "committed": False}
