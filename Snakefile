@@ -16,6 +16,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/theory.smk"
+include: "workflow/rules/reference.smk"
 include: "workflow/rules/aggregation.smk"
 include: "workflow/rules/figures.smk"
 

@@ -6,7 +6,8 @@ This module only parses arguments; every subcommand calls one function of ``shif
     shiftbench dataset   --rho 0.7 --lengths 96 192 --n-train 256 --n-test 512 --seed 0 --outdir results/data/rho0.7
     shiftbench train     --job '{"S": 8, "Ks": [16, 32], ...}' --train tr16.npy tr32.npy --test ... --out runs.json
     shiftbench theory    --rho 0.7 --S 8 --Ks 16 32 --alphas 0.5 1 --window '{"t_eval": 64, "burn_in": 0}' --out th.json
-    shiftbench aggregate --runs runs/*.json --theory theory/*.json --outdir results/tables
+    shiftbench reference --objective exact --rho 0.7 --S 8 --Ks 16 32 --options '{"hops": 5}' --out ref.json
+    shiftbench aggregate --runs runs/*.json --theory theory/*.json --references ref/*.json --outdir results/tables
     shiftbench figures   --tables results/tables --config config.yaml --outdir reports/figures
     shiftbench provenance --config config.yaml --commit abc123 --out reports/figures/provenance.html
     shiftbench evaluate  layer.pt --format lru-pytorch --channel 0,0 --K 64 256 --rho 0 0.9 --out eval.csv
@@ -43,7 +44,7 @@ def _theory(args):
     from .storage import write_json
 
     window = json.loads(args.window) if args.window else None
-    write_json(theory_job(args.rho, args.S, args.Ks, args.alphas, json.loads(args.best_known), window), args.out)
+    write_json(theory_job(args.rho, args.S, args.Ks, args.alphas, window), args.out)
 
 
 def _reference(args):
@@ -61,7 +62,7 @@ def _reference(args):
 def _aggregate(args):
     from .aggregation import aggregate
 
-    aggregate(args.runs, args.theory, args.outdir)
+    aggregate(args.runs, args.theory, args.references, args.outdir)
 
 
 def read_config(text_or_path: str) -> dict:
@@ -114,15 +115,14 @@ def main(argv=None):
     t.add_argument("--out", required=True)
     t.set_defaults(func=_train, imports=("torch", "torch._dynamo", "shiftbench.train"))
 
-    th = sub.add_parser("theory", help="closed-form quantities and best known of the (S, K) cells of one rho and S")
+    th = sub.add_parser("theory", help="closed-form quantities of the (S, K) cells of one rho and S")
     th.add_argument("--rho", type=float, required=True)
     th.add_argument("--S", type=int, required=True)
     th.add_argument("--Ks", type=int, nargs="+", required=True)
     th.add_argument("--alphas", type=float, nargs="+", default=defaults("theory")["alphas"])
-    th.add_argument("--best-known", default="{}", help="JSON options of the best-known search (theory.best_known)")
     th.add_argument("--window", help='JSON {"t_eval": T, "burn_in": B} of the sampled objective, if it is trained')
     th.add_argument("--out", required=True)
-    th.set_defaults(func=_theory, imports=("torch", "torch._dynamo", "shiftbench.search"))
+    th.set_defaults(func=_theory, imports=("shiftbench.theory",))
 
     rf = sub.add_parser(
         "reference",
@@ -138,11 +138,12 @@ def main(argv=None):
     rf.add_argument("--recompute", action="store_true", help="search even where a reference is committed")
     rf.add_argument("--save", action="store_true", help="commit each searched reference to shiftbench/references/")
     rf.add_argument("--out", help="the job's JSON output")
-    rf.set_defaults(func=_reference, imports=("torch", "shiftbench.reference"))
+    rf.set_defaults(func=_reference, imports=("torch", "shiftbench.reference"))  # torch: the search's gradients
 
     ag = sub.add_parser("aggregate", help="build the pandas tables")
     ag.add_argument("--runs", nargs="+", required=True)
     ag.add_argument("--theory", nargs="+", required=True)
+    ag.add_argument("--references", nargs="+", required=True)
     ag.add_argument("--outdir", required=True)
     ag.set_defaults(func=_aggregate, imports=("shiftbench.aggregation",))
 

@@ -131,7 +131,7 @@ def check_config(config):
     """Rules a JSON schema cannot express; each message names the key, the value and what is allowed."""
     for vid, v in config["inits"].items():
         try:
-            inits.check_init(v["init"], v["readout"], v["params"])
+            inits.check_init(v["init"], v["readout"], v["params"], v["family"])
         except ValueError as err:
             raise ConfigError(f"invalid config key inits.{vid}: {err}") from None
     for name, block in config["blocks"].items():
@@ -140,7 +140,18 @@ def check_config(config):
             raise ConfigError(_error(["blocks", name, "inits"], f"{sorted(unknown)} are not variants of inits"))
         _check_block_train(config, name)
     for block in blocks(config):
-        path = ["train", "methods"] if block.name == MAIN else ["blocks", block.name, "train", "methods"]
+        train = ["train"] if block.name == MAIN else ["blocks", block.name, "train"]
+        no_delta = [vid for vid in block.variants if config["inits"][vid]["init"] not in inits.DELTA_INITS]
+        if block.train["parameterisation"] == "zoh" and no_delta:
+            raise ConfigError(
+                _error(
+                    [*train, "parameterisation"],
+                    f"zoh (a = exp(Delta A)) needs an init with a step Delta {sorted(inits.DELTA_INITS)}; "
+                    f"the variants {no_delta} of this block have none: put them in a block trained with exp-exp",
+                    ["train", "parameterisation"],
+                )
+            )
+        path = [*train, "methods"]
         unsupported = set(block.objectives) - set(PROJECTED_OBJECTIVES)
         projected = {"projected", "reseed"} & set(block.train["methods"])
         if projected and unsupported:

@@ -148,13 +148,14 @@ def git_commit() -> str:
     return head + ("-dirty" if dirty else "")
 
 
-def theory_cell(S: int, K: int, rho: float, alphas, best_known_options: dict, window=None) -> dict:
-    """Closed-form quantities of one (S, K, rho) and the best known of each objective trained there.
+def theory_cell(S: int, K: int, rho: float, alphas, window=None) -> dict:
+    """Closed-form quantities of one (S, K, rho): bound, construction, inits' optima (the references
+    are ``reference_job``'s).
 
     ``window`` ({"t_eval", "burn_in"}) is the window of the sampled objective, or None when no block
     trains it at this cell; then only the stationary quantities are computed.
     """
-    from . import inits, objectives, search, theory
+    from . import inits, objectives, theory
 
     stationary = objectives.Stationary(K, rho)
     rows = []
@@ -170,7 +171,6 @@ def theory_cell(S: int, K: int, rho: float, alphas, best_known_options: dict, wi
         "lower_bound": theory.lower_bound(S, K, rho),
         "construction": rows,
         "construction_asymptotic": {str(al): theory.construction_loss_asymptotic(S, K, al) for al in alphas},
-        "best_known": search.best_known(stationary, S, alphas, **best_known_options),
         "init_optimal_loss": {
             name: stationary.optimum(inits.initialise(name, S, K, 0, "zero")[0])[0]
             for name in ["uncertainty", "s4d-lin", "s4d-inv"]
@@ -184,12 +184,11 @@ def theory_cell(S: int, K: int, rho: float, alphas, best_known_options: dict, wi
             "length": objective.length,
             "t_eval": objective.t_eval,
             "construction_optimal": {"value": value, "certified": certified},
-            "best_known": search.best_known(objective, S, alphas, **best_known_options),
         }
     cell["seconds"] = time.perf_counter() - start
     return cell
 
 
-def theory_job(rho: float, S: int, Ks, alphas, best_known_options: dict, window=None) -> dict:
+def theory_job(rho: float, S: int, Ks, alphas, window=None) -> dict:
     """``theory_cell`` for every K of one (rho, S)."""
-    return {"cells": [theory_cell(S, K, rho, alphas, best_known_options, window) for K in Ks]}
+    return {"cells": [theory_cell(S, K, rho, alphas, window) for K in Ks]}

@@ -1,14 +1,22 @@
 """The diagonal linear RNN of order S, as one readable page (cf. the minimal S4D).
 
-Order S means S poles: floor(S/2) conjugate pairs plus one real pole when S is odd, so kernel and
-output are real. Pole arrays use the *pair layout* ``a = [p, conj(p), r]`` (``len(p) = S // 2``,
-``len(r) = S % 2``), which is also a valid input of every ``shiftbench.theory`` function:
+Order S means S poles, in the layout of a pole family (``shiftbench.layout``): ``complex`` has
+floor(S/2) conjugate pairs plus one real pole when S is odd, ``real`` has S real poles, each with its
+sign fixed at init. Kernel and output are real either way. Pole arrays use the layout
+``a = [p, conj(p), r]``, which is also a valid input of every ``shiftbench.theory`` function:
 ``theory.exact_loss(model.poles(), model.readout(), K, rho)`` is the model's exact test loss.
 
-Stability is built into the parameters: a pair pole is ``exp(-exp(nu) + i theta)`` and the real
-pole ``sign * exp(-exp(nu))``, so |a| < 1 for every finite nu. Everything is float64/complex128:
-with |a| near 1 and lengths ~8k, float32 loses ~2e-4 relative accuracy, more than the effects
-measured here. Complex readouts are stored as real tensors (optimisers treat them as pairs anyway).
+Stability is built into the parameters (``parameterisation``, docs/theory.md section 11):
+
+- ``exp-exp`` (LRU-style): a pair pole is ``exp(-exp(nu) + i theta)``, a real one
+  ``sign * exp(-exp(nu))``;
+- ``zoh`` (S4D's and Mamba's zero-order hold): ``a = exp(Delta A)`` with ``A = -exp(A_log) + i A_im``
+  (``A_im`` only for pairs; a real pole is ``sign * exp(Delta A)``) and one learned ``log Delta`` shared
+  by all states.
+
+So |a| < 1 for every finite parameter. Everything is float64/complex128: with |a| near 1 and lengths
+~8k, float32 loses ~2e-4 relative accuracy, more than the effects measured here. Complex readouts
+are stored as real tensors (optimisers treat them as pairs anyway).
 """
 
 from __future__ import annotations
@@ -19,66 +27,103 @@ import numpy as np
 import torch
 from torch import nn
 
+from .layout import PARAMETERISATIONS, Layout
 from .signals import as_signal
 from .theory import window_weights
 
 DTYPE = torch.float64
 
 
-def check_pair_layout(a, b):
-    """Validate ``[p, conj(p), r]`` layouts of poles and readout; returns them as numpy complex."""
-    a, b = np.asarray(a, dtype=complex), np.asarray(b, dtype=complex)
-    S, h = a.size, a.size // 2
-    if b.shape != a.shape or a.ndim != 1 or S == 0:
-        raise ValueError(f"poles {a.shape} and readout {b.shape} must be 1-D of the same length S >= 1")
-    tol = 1e-12
-    if (
-        np.abs(a[h : 2 * h] - a[:h].conj()).max(initial=0) > tol
-        or np.abs(b[h : 2 * h] - b[:h].conj()).max(initial=0) > tol
-    ):
-        raise ValueError("poles/readout are not in the pair layout [p, conj(p), r]")
-    if S % 2 and (abs(a[-1].imag) > tol or abs(b[-1].imag) > tol):
-        raise ValueError("the last pole and coefficient of an odd order must be real")
-    if not np.all(np.abs(a) < 1):
-        raise ValueError(f"poles must lie inside the unit disk, max |a| = {np.abs(a).max()}")
-    return a, b
+def check_pair_layout(a, b, family="complex"):
+    """Validate the layout ``[p, conj(p), r]`` of poles and readout; returns them as numpy complex."""
+    a = np.asarray(a, dtype=complex)
+    return Layout.of(family, max(a.size, 1)).check(a, b)
+
+
+def _tensor(x) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
 
 
 class LinearRNN(nn.Module):
-    """h_t = a h_{t-1} + x_t (per pole), y_t = sum_s b_s h_t^s, as a causal convolution."""
+    """h_t = a h_{t-1} + x_t (per pole), y_t = sum_s b_s h_t^s, as a causal convolution.
 
-    def __init__(self, a, b):
+    ``family`` fixes the layout of the S poles, ``parameterisation`` the map from parameters to poles;
+    ``zoh`` needs the initial step ``log_dt`` (log Delta) and starts from A = log(a) / Delta.
+    """
+
+    def __init__(self, a, b, family="complex", parameterisation="exp-exp", log_dt=None):
         super().__init__()
-        a, b = check_pair_layout(a, b)
-        h, self.order = a.size // 2, a.size
-        p = torch.from_numpy(a[:h])
-        self.nu = nn.Parameter(torch.log(-torch.log(p.abs())))
-        self.theta = nn.Parameter(torch.angle(p))
-        self.b_re = nn.Parameter(torch.from_numpy(b[:h].real.copy()))
-        self.b_im = nn.Parameter(torch.from_numpy(b[:h].imag.copy()))
-        r = a[2 * h :].real
-        self.nu_real = nn.Parameter(torch.from_numpy(np.log(-np.log(np.abs(r)))))
-        self.register_buffer("sign_real", torch.from_numpy(np.sign(r)))
-        self.b_real = nn.Parameter(torch.from_numpy(b[2 * h :].real.copy()))
+        a, b = check_pair_layout(a, b, family)
+        if parameterisation not in PARAMETERISATIONS:
+            raise ValueError(f"unknown parameterisation {parameterisation!r}; known: {list(PARAMETERISATIONS)}")
+        if (parameterisation == "zoh") != (log_dt is not None):
+            raise ValueError("parameterisation 'zoh' needs log_dt (log Delta), and only 'zoh' takes one")
+        self.layout, self.family, self.parameterisation = Layout.of(family, a.size), family, parameterisation
+        self.order = a.size
+        p, r = self.layout.split(a)
+        bp, br = self.layout.split(b)
+        self.register_buffer("sign_real", _tensor(np.sign(r)))
+        if parameterisation == "exp-exp":
+            pt = torch.from_numpy(p)
+            self.nu = nn.Parameter(torch.log(-torch.log(pt.abs())))
+            self.theta = nn.Parameter(torch.angle(pt))
+            self.nu_real = nn.Parameter(_tensor(np.log(-np.log(np.abs(r)))))
+        else:
+            dt = math.exp(log_dt)
+            self.log_dt = nn.Parameter(torch.tensor([float(log_dt)], dtype=DTYPE))  # one Delta for all states
+            self.A_log = nn.Parameter(_tensor(np.log(-np.log(np.abs(p)) / dt)))
+            self.A_im = nn.Parameter(_tensor(np.angle(p) / dt))
+            self.A_log_real = nn.Parameter(_tensor(np.log(-np.log(np.abs(r)) / dt)))
+        self.b_re, self.b_im = nn.Parameter(_tensor(bp.real)), nn.Parameter(_tensor(bp.imag))
+        self.b_real = nn.Parameter(_tensor(br))
+
+    @property
+    def device(self) -> torch.device:
+        return self.b_real.device
 
     # -- poles and readout in the theory's convention --------------------------------------------
+    def log_poles(self):
+        """(log p, log|r|): complex logs of the upper pair poles (n_pairs,), log-moduli of the real ones (n_real,)."""
+        if self.parameterisation == "exp-exp":
+            return torch.complex(-torch.exp(self.nu), self.theta), -torch.exp(self.nu_real)
+        dt = torch.exp(self.log_dt)  # (1,)
+        return dt * torch.complex(-torch.exp(self.A_log), self.A_im), -dt * torch.exp(self.A_log_real)
+
     def pole_tensors(self):
-        """(a, b): complex tensors of all S poles and coefficients in pair layout (differentiable)."""
-        p = torch.exp(torch.complex(-torch.exp(self.nu), self.theta))
+        """(a, b): complex tensors of all S poles and coefficients in the layout (differentiable)."""
+        log_p, log_r = self.log_poles()
+        p = torch.exp(log_p)  # (n_pairs,)
+        r = (self.sign_real * torch.exp(log_r)).to(p.dtype)  # (n_real,)
         bp = torch.complex(self.b_re, self.b_im)
-        r = (self.sign_real * torch.exp(-torch.exp(self.nu_real))).to(p.dtype)
         return torch.cat([p, p.conj(), r]), torch.cat([bp, bp.conj(), self.b_real.to(bp.dtype)])
 
     def pole_parameters(self) -> list[nn.Parameter]:
-        return [self.nu, self.theta, self.nu_real]
+        """The parameters that define the poles (all others are the readout)."""
+        if self.parameterisation == "exp-exp":
+            return [self.nu, self.theta, self.nu_real]
+        return [self.log_dt, self.A_log, self.A_im, self.A_log_real]
 
     @torch.no_grad()
     def set_readout(self, b):
-        """Set the readout to ``b`` (all S coefficients, pair layout), e.g. b*(a) in projected training."""
-        b, h = np.asarray(b, dtype=complex), self.order // 2
-        self.b_re.copy_(torch.from_numpy(b[:h].real.copy()))
-        self.b_im.copy_(torch.from_numpy(b[:h].imag.copy()))
-        self.b_real.copy_(torch.from_numpy(b[2 * h :].real.copy()))
+        """Set the readout to ``b`` (all S coefficients, in the layout), e.g. b*(a) in projected training."""
+        bp, br = self.layout.split(b)
+        self.b_re.copy_(_tensor(bp.real))
+        self.b_im.copy_(_tensor(bp.imag))
+        self.b_real.copy_(_tensor(br))
+
+    def pole_values(self, a) -> np.ndarray:
+        """The pole parameters (concatenated as ``pole_parameters``) that give the poles ``a``.
+
+        Real poles keep the model's signs; ``zoh`` keeps the model's current Delta.
+        """
+        p, r = self.layout.split(a)
+        if self.parameterisation == "exp-exp":
+            return np.concatenate([np.log(-np.log(np.abs(p))), np.angle(p), np.log(-np.log(np.abs(r)))])
+        log_dt = float(self.log_dt.detach().cpu()[0])
+        dt = math.exp(log_dt)
+        return np.concatenate(
+            [[log_dt], np.log(-np.log(np.abs(p)) / dt), np.angle(p) / dt, np.log(-np.log(np.abs(r)) / dt)]
+        )
 
     def poles(self) -> np.ndarray:
         return self.pole_tensors()[0].detach().cpu().numpy()
@@ -88,23 +133,22 @@ class LinearRNN(nn.Module):
 
     # -- the filter --------------------------------------------------------------------------------
     def kernel(self, n: int) -> torch.Tensor:
-        """c_k, k < n, as a real tensor: 2 Re(sum_pairs b a^k) + b_r a_r^k.
+        """c_k, k < n, as a real tensor: 2 Re(sum_pairs b a^k) + sum_real b_r a_r^k.
 
-        Split powers: with k = j m + i (m ~ sqrt(n)), a^k = (a^m)^j a^i, so the pair part is one
-        complex (n/m x S/2) @ (S/2 x m) matrix product and only S (n/m + m) complex exponentials,
-        not S n: the exponentials and their backward dominated the training step.
+        Split powers: with k = j m + i (m ~ sqrt(n)), a^k = (a^m)^j a^i, so the kernel is one complex
+        (n/m x M) @ (M x m) matrix product over the M = n_pairs + n_real modes and only M (n/m + m)
+        complex exponentials, not S n: the exponentials and their backward dominated the training step.
         """
         m = max(1, math.isqrt(n))
-        j = torch.arange(-(-n // m), dtype=DTYPE, device=self.nu.device)
-        i = torch.arange(m, dtype=DTYPE, device=self.nu.device)
-        log_p = torch.complex(-torch.exp(self.nu), self.theta)
-        bp = torch.complex(self.b_re, self.b_im)
-        outer = bp[None, :] * torch.exp(j[:, None] * (m * log_p)[None, :])  # b a^{jm}, (J, S/2)
-        inner = torch.exp(log_p[:, None] * i[None, :])  # a^i, (S/2, m)
-        pairs = 2 * (outer @ inner).real.reshape(-1)[:n]
-        k = torch.arange(n, dtype=DTYPE, device=self.nu.device)
-        real = self.b_real @ (self.sign_real[:, None] ** k * torch.exp(-torch.exp(self.nu_real)[:, None] * k[None, :]))
-        return pairs + real
+        j = torch.arange(-(-n // m), dtype=DTYPE, device=self.device)
+        i = torch.arange(m, dtype=DTYPE, device=self.device)
+        log_p, log_r = self.log_poles()  # (n_pairs,), (n_real,)
+        # every mode as one complex log: pairs weigh 2 b (2 Re), a negative real pole has phase pi
+        log_a = torch.cat([log_p, torch.complex(log_r, math.pi * (self.sign_real < 0).to(DTYPE))])  # (M,)
+        w = torch.cat([2 * torch.complex(self.b_re, self.b_im), self.b_real.to(log_a.dtype)])  # (M,)
+        outer = w[None, :] * torch.exp(j[:, None] * (m * log_a)[None, :])  # w a^{jm}, (J, M)
+        inner = torch.exp(log_a[:, None] * i[None, :])  # a^i, (M, m)
+        return (outer @ inner).real.reshape(-1)[:n]  # (n,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """y = c * x along the last axis via rfft/irfft, zero-padded to 2L so nothing wraps around."""
@@ -123,7 +167,7 @@ class LinearRNN(nn.Module):
         sum_k omega_k (e_k^2 + 2 e_k u_k), e = c - d over ``length`` lags, u = e * gamma causally
         (gamma_0 left out), omega the window weights: the mean over the scored positions.
         """
-        n, device = length, self.nu.device
+        n, device = length, self.device
         e = self.kernel(n)  # (n,)
         e = e - (torch.arange(n, device=device) == K).to(DTYPE)  # minus the target d_k = 1[k = K]
         gamma = torch.from_numpy(as_signal(rho).autocovariance(np.arange(n))).to(device)  # (n,)

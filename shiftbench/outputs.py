@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-TABLES = ("runs", "curves", "params", "theory", "summary")
-REPORT_TABLES = ("summary", "theory")  # the tables that also go into the HTML report
+TABLES = ("runs", "curves", "params", "theory", "reference", "summary")
+REPORT_TABLES = ("summary", "reference", "theory")  # the tables that also go into the HTML report
 
 # file name -> report category (categories are numbered in reading order)
 FIGURES = {
     "claims.html": "1. Claims",
+    "theory_checks.html": "1. Claims",
     "fig1_kernels.png": "2. Uncertainty principle",
     "fig8_width_vs_K_over_S.png": "2. Uncertainty principle",
     "fig2_frequency_window.png": "3. Frequency view",

@@ -24,6 +24,11 @@ L(a, b) at b = b*(a) held constant: one backward pass, no derivative of b*. ``fi
 
 The run ends on the best poles seen by the training loss (the objective itself). Only the poles
 are parameters here; the readout is always b*(a).
+
+Any pole family and parameterisation (docs/theory.md section 11): the real family has no pairs, so
+no re-seeding moves and no crowded-pair moves (guarded steps only); under ``zoh`` the steps are scaled
+per parameter by how far it moves the phases (``PolesLoss.step_sizes``), which for ``exp-exp`` is the
+rule above.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import scipy.linalg as sla
 import torch
 
 from . import theory
+from .layout import Layout
 from .signals import AR1
 
 LR = 0.02  # Adam's learning rate of the log-decay nu where none is given (the best-known search)
@@ -54,10 +60,14 @@ class Unreliable(FloatingPointError):
 
 
 class PolesLoss:
-    """x = (nu, theta, nu_real) of a LinearRNN -> (L*(a), grad_x L*) with the readout at b*(a)."""
+    """x = the pole parameters of a LinearRNN -> (L*(a), grad_x L*) with the readout at b*(a).
+
+    x is ``model.pole_parameters()`` concatenated: (nu, theta, nu_real) for ``exp-exp``,
+    (log_dt, A_log, A_im, A_log_real) for ``zoh``, in either pole family.
+    """
 
     def __init__(self, model, K: int, rho: float):
-        self.model, self.K, self.rho, self.h = model, K, rho, model.order // 2
+        self.model, self.K, self.rho, self.h = model, K, rho, model.layout.n_pairs
         self.tol = TOL
 
     def get(self) -> np.ndarray:
@@ -73,6 +83,34 @@ class PolesLoss:
             for p in self.model.pole_parameters():
                 p.copy_(torch.from_numpy(x[start : start + p.numel()]))
                 start += p.numel()
+
+    def phase_weights(self, x) -> np.ndarray:
+        """Per entry of x: K times how far a unit change of it moves the pole phases (0: decays only).
+
+        ``exp-exp``: K for theta. ``zoh`` (phase = Delta A_im): K Delta for A_im, and K max|phase| for
+        log Delta, which scales every phase at once.
+        """
+        self.set(x)
+        m, h = self.model, self.h
+        w = np.zeros(x.size)
+        if m.parameterisation == "exp-exp":
+            w[h : 2 * h] = self.K
+        else:
+            dt = float(torch.exp(m.log_dt).detach().cpu()[0])
+            w[1 + h : 1 + 2 * h] = self.K * dt
+            w[0] = self.K * np.abs(dt * m.A_im.detach().cpu().numpy()).max(initial=0.0)
+        return w
+
+    def step_sizes(self, x, lr) -> np.ndarray:
+        """Adam's step per entry of x: lr for decays, PHASE_LR lr / weight where phases move (section 8.1).
+
+        A shared log Delta (``zoh``) also moves every decay, so its step is never above lr.
+        """
+        w = self.phase_weights(x)
+        size = np.where(w > 0, PHASE_LR * lr / np.where(w > 0, w, 1.0), lr)
+        if self.model.parameterisation == "zoh":
+            size[0] = min(size[0], lr)
+        return size
 
     def rounding(self, a, b) -> float:
         """eps |b|^T |G| |b| + 2 eps |v|^T |b|: what the quadratic form of the loss may lose (section 2)."""
@@ -120,7 +158,7 @@ def removal_order(a, K, rho, m) -> list[int]:
     Removing the poles J from the optimum raises L* by b_J^H [(G^-1)_JJ]^-1 b_J (a Schur complement);
     after each removal G^-1 and b* are downdated the same way, O(S^2) per removal.
     """
-    h = a.size // 2
+    h = _pairs(a)
     G, v = AR1(rho).gram_and_cross(a, K)
     c = _cholesky(G)
     b, Ginv = sla.cho_solve((c, True), v), sla.cho_solve((c, True), np.eye(a.size))
@@ -143,7 +181,7 @@ def candidate_poles(a, K) -> np.ndarray:
     """Upper-half-plane candidates: min(2K, 2048) phases in (0, pi) at the median modulus of the poles
     and at 1 - c/K, c = 1, 2, 4 (decay times of the order of the lag)."""
     n_phase = min(2 * K, 2048)
-    moduli = np.unique(np.r_[np.median(np.abs(a[: a.size // 2])), 1 - np.array([1.0, 2.0, 4.0]) / K])
+    moduli = np.unique(np.r_[np.median(np.abs(a[: _pairs(a)])), 1 - np.array([1.0, 2.0, 4.0]) / K])
     moduli = moduli[(moduli > 0) & (moduli < 1)]
     return (moduli[:, None] * np.exp(1j * (np.arange(n_phase) + 0.5) * np.pi / n_phase)[None, :]).ravel()
 
@@ -194,7 +232,7 @@ def insert_pairs(a, z, K, rho, m, min_new=0.01) -> list[complex]:
 
 def move_pairs(a, pairs, K, rho):
     """The poles with the pairs ``pairs`` (indices j of p_j) re-inserted greedily, or None."""
-    h = a.size // 2
+    h = _pairs(a)
     keep = np.ones(a.size, bool)
     keep[pairs] = keep[[j + h for j in pairs]] = False
     new = insert_pairs(a[keep], candidate_poles(a, K), K, rho, len(pairs))
@@ -208,23 +246,31 @@ def move_pairs(a, pairs, K, rho):
 
 def most_crowded_pair(a) -> int:
     """The upper pole whose nearest neighbour is closest relative to its bandwidth 1 - |a|."""
-    h = a.size // 2
+    h = _pairs(a)
     D = np.abs(a[:h, None] - a[None, :])
     D[np.arange(h), np.arange(h)] = np.inf
     return int(np.argmin(D.min(axis=1) / (1 - np.abs(a[:h]))))
 
 
-def to_params(a) -> np.ndarray:
-    """The pole parameters x = (nu, theta, nu_real) of poles a (pair layout; the real pole keeps its sign)."""
-    h = a.size // 2
-    return np.concatenate([np.log(-np.log(np.abs(a[:h]))), np.angle(a[:h]), np.log(-np.log(np.abs(a[2 * h :])))])
+def _pairs(a) -> int:
+    """The number of conjugate pairs of poles ``a`` of the complex family (the only one with pair moves)."""
+    return Layout.of("complex", a.size).n_pairs
+
+
+def to_params(a, model=None) -> np.ndarray:
+    """The pole parameters x of poles a: those of ``model`` (``model.pole_values``; real poles keep their
+    signs, ``zoh`` its Delta), or without a model (nu, theta, nu_real) of the complex family."""
+    if model is not None:
+        return model.pole_values(a)
+    p, r = Layout.of("complex", a.size).split(a)
+    return np.concatenate([np.log(-np.log(np.abs(p))), np.angle(p), np.log(-np.log(np.abs(r)))])
 
 
 def relax(f: PolesLoss, x, iterations=RELAX) -> np.ndarray:
-    """A few L-BFGS iterations (strong Wolfe) on (nu, K theta); unreliable points count as L = 2."""
-    h = f.h
-    scale = np.ones_like(x)
-    scale[h : 2 * h] = f.K
+    """A few L-BFGS iterations (strong Wolfe) on x scaled by its phase weights ((nu, K theta) for
+    ``exp-exp``); unreliable points count as L = 2."""
+    w = f.phase_weights(x)
+    scale = np.where(w > 0, w, 1.0)
     z = torch.tensor(x * scale, requires_grad=True)
     opt = torch.optim.LBFGS([z], lr=1, max_iter=iterations, line_search_fn="strong_wolfe",
                             tolerance_grad=1e-12, tolerance_change=1e-15)  # fmt: skip
@@ -251,13 +297,23 @@ def relax(f: PolesLoss, x, iterations=RELAX) -> np.ndarray:
 
 
 def fit(
-    model, K: int, rho: float, steps: int, lr: float = LR, cosine: bool = True, log=None, log_every: int = 1,
+    model,
+    K: int,
+    rho: float,
+    steps: int,
+    lr: float = LR,
+    cosine: bool = True,
+    log=None,
+    log_every: int = 1,
     moves: bool = False,
 ):
     """Projected training of ``model``'s poles on the exact objective at lag K for ``steps`` steps.
 
     ``moves=False`` is the learner ``projected``: guarded Adam steps on the poles, nothing else.
     ``moves=True`` is the search heuristic ``reseed``: the same steps plus the re-seeding moves.
+
+    Any family and parameterisation of ``model``: the real family has no pairs, hence no moves (its
+    steps are guarded steps only).
 
     ``log(step, train_loss)``, if given, is called every ``log_every`` steps and at the last one. Ends
     with the model at the best poles seen (readout b*(a)). Raises FloatingPointError if the loss
@@ -268,8 +324,8 @@ def fit(
     f(x, tol=math.inf)  # raises if b*(a) of the start cannot be evaluated: the run fails
     f.tol = max(TOL, 2 * f.last_rounding)  # a crowded start is allowed, but never worse
     h = f.h
-    step_size = np.full(x.size, lr)
-    step_size[h : 2 * h] = PHASE_LR * lr / K
+    step_size = f.step_sizes(x, lr)
+    f.set(x)
     mom, vel, t = np.zeros_like(x), np.zeros_like(x), 0
     shrink, fails, m, interval, next_round = 1.0, 0, 1, EVERY, WARM
     best, last_good = (math.inf, x.copy()), x.copy()
@@ -316,7 +372,7 @@ def _reseed_round(f: PolesLoss, x, m):
             moved = move_pairs(a, order[:size], f.K, f.rho)
             if moved is None:
                 continue
-            x_new = relax(f, to_params(moved))
+            x_new = relax(f, to_params(moved, f.model))
             a_new = f.poles(x_new)
             if theory.optimal_loss(a_new, f.K, f.rho) < current - 1e-12:
                 f(x_new, tol=math.inf)
@@ -333,4 +389,4 @@ def _crowded_move(f: PolesLoss, x):
         moved = move_pairs(a, [most_crowded_pair(a)], f.K, f.rho)
     except (FloatingPointError, ValueError, np.linalg.LinAlgError):
         return x
-    return x if moved is None else to_params(moved)
+    return x if moved is None else to_params(moved, f.model)

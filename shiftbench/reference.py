@@ -39,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.optimize
-import torch
 
 from . import config, inits, objectives, theory
 from .signals import as_signal
@@ -82,6 +81,8 @@ def _layout(S: int, family: str) -> tuple[int, int]:
 
 def _poles_torch(x, pairs: int, signs, K: int):
     """Poles [p, conj p, r] from x = (nu of the pairs, K theta / pi of the pairs, nu of the real poles)."""
+    import torch  # here, not at the top: reading and verifying references needs no torch
+
     nu, phase, nu_r = x[:pairs], x[pairs : 2 * pairs] * math.pi / K, x[2 * pairs :]
     p = torch.exp(torch.complex(-torch.exp(nu), phase))  # (pairs,)
     r = (signs * torch.exp(-torch.exp(nu_r))).to(p.dtype)  # (n_real,)
@@ -102,6 +103,8 @@ def _bounds(pairs: int, n_real: int, K: int):
 
 def _window_loss_torch(a, b, window: objectives.Window):
     """The window loss of the kernel of (a, b) (docs/theory.md section 4), differentiable in a."""
+    import torch  # here, not at the top: reading and verifying references needs no torch
+
     n, K = window.length, window.K
     k = torch.arange(n, dtype=torch.float64)
     c = (b[None, :] * torch.exp(torch.log(a)[None, :] * k[:, None])).sum(1).real  # (n,)
@@ -117,10 +120,14 @@ class PolesObjective:
     """x -> (L*(a(x)), grad): the objective's optimum for the poles, with the envelope gradient."""
 
     def __init__(self, objective, pairs: int, signs, K: int):
+        import torch
+
         self.objective, self.pairs, self.signs, self.K = objective, pairs, torch.from_numpy(signs), K
         self.evaluations, self.best = 0, (math.inf, None)  # the best point seen: what the search keeps
 
     def poles(self, x) -> np.ndarray:
+        import torch
+
         return _poles_torch(torch.from_numpy(np.asarray(x, float)), self.pairs, self.signs, self.K).numpy()
 
     def readout(self, a):
@@ -130,6 +137,8 @@ class PolesObjective:
         return self.objective.optimal_readout(a)
 
     def __call__(self, x):
+        import torch
+
         self.evaluations += 1
         xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
         a_t = _poles_torch(xt, self.pairs, self.signs, self.K)
@@ -157,7 +166,11 @@ class PolesObjective:
 
 def construction_spacings(S: int, K: int, spacings, circle_fractions) -> list[float]:
     """Phase spacings in units of pi/K: ``spacings`` as given, and each of ``circle_fractions`` of the
-    spacing 2K/S at which the S phases fill the whole circle (the better start where S is close to K)."""
+    spacing 2K/S at which the S phases fill the whole circle (the better start where S is close to K).
+
+    Exactly 2K/S is a poor start where S divides K: every a_s^K is then the same number, so the span
+    of the kernels a_s^k cannot hold a delay by K. The default fractions stop just short of it.
+    """
     return sorted({*map(float, spacings), *(float(f) * 2 * K / S for f in circle_fractions)})
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
+from scipy.optimize import brentq, minimize_scalar
 from scipy.signal import fftconvolve, lfilter
 
 from .signals import AR1, as_signal
@@ -189,24 +189,66 @@ def _orthonormal_coordinates(a, K: int, rho: float):
     return f, l
 
 
-def optimal_loss(a, K: int, rho=0.0) -> float:
+REPEATED = ("merge", "jordan")
+
+
+def optimal_loss(a, K: int, rho=0.0, repeated="merge") -> float:
     """min_b L(a, b) for fixed poles, L*(a) = 1 - v^H G^{-1} v, without forming G^{-1}.
 
     White noise: L* = sum_{n<=K} |beta_n|^2, the energy that the all-pass filter of the poles
     delivers before lag K (O(S K)). AR(1): the orthonormal-basis recurrence (O(S K)),
     L* = 1 - |f|^2 + |f . l|^2 / |l|^2. Other signals fall back to a pseudo-inverse of G.
-    Repeated poles count once.
+
+    ``repeated`` says what a pole that occurs m times means. ``merge`` (a diagonal layer): the span of
+    {a_s^k} sees it once. ``jordan``: the optimum over the span of k^j a^k, j < m, which a Jordan
+    chain of length m realises (and a diagonal layer only approaches, with a readout that grows
+    without bound, as its poles coalesce). The orthonormal (Takenaka-Malmquist) basis takes repeated
+    poles as they are, so ``jordan`` is the same recursion without the merge (docs/theory.md section 11);
+    it is defined for AR(1) signals only.
     """
-    a, _ = _distinct(check_poles(a))
+    if repeated not in REPEATED:
+        raise ValueError(f"repeated must be one of {REPEATED}, got {repeated!r}")
+    a = check_poles(a)
+    if repeated == "merge":
+        a, _ = _distinct(a)
     K = _check_lag(K)
     signal = as_signal(rho)
     if not isinstance(signal, AR1):
+        if repeated == "jordan":
+            raise ValueError("repeated='jordan' needs an AR(1) signal (the orthonormal-basis route)")
         G, v = signal.gram_and_cross(a, K)
         return float(1 - np.real(np.vdot(v, np.linalg.lstsq(G, v, rcond=None)[0])))
     if signal.rho == 0.0:
         return float(np.sum(np.abs(_allpass_impulse(a, K + 1)) ** 2))
     f, l = _orthonormal_coordinates(a, K, signal.rho)
     return float(1 - np.sum(np.abs(f) ** 2) + abs(np.sum(f * l)) ** 2 / np.sum(np.abs(l) ** 2))
+
+
+def laguerre_limit(S: int, K: int, rho=0.0) -> tuple[float, float]:
+    """(L, p): the best single real pole p repeated S times, with its Jordan (Laguerre) optimum L.
+
+    The model class is the span of the Laguerre functions of pole p (equivalently of the kernels
+    C(k+j-1, j-1) p^k, j = 1..S), and L(p) = optimal_loss([p] * S, K, rho, repeated="jordan"). The
+    search is one-dimensional over p in (-1, 1): a coarse grid (200 points evenly spaced on
+    [-0.995, 0.995], none at 0, plus 40 geometrically closer to 1, down to 1 - 1e-5) picks the best
+    point, and a bounded Brent search (``minimize_scalar``) between its two grid neighbours refines it.
+    L(p) is smooth; the grid guards against a second local minimum far from the best one.
+    """
+    if not (int(S) == S and S >= 1):
+        raise ValueError(f"S must be a positive integer, got {S!r}")
+    S, K = int(S), _check_lag(K)
+
+    def loss(p):  # the orthonormal-basis route needs p != 0
+        return optimal_loss(np.full(S, p if p != 0 else 1e-12, dtype=complex), K, rho, repeated="jordan")
+
+    grid = np.concatenate([np.linspace(-0.995, 0.995, 200), 1 - np.geomspace(4e-3, 1e-5, 40)])
+    values = np.array([loss(p) for p in grid])
+    i = int(np.argmin(values))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
+    best = minimize_scalar(loss, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12})
+    if best.fun < values[i]:
+        return float(best.fun), float(best.x)
+    return float(values[i]), float(grid[i])
 
 
 def optimal_readout(a, K: int, rho=0.0) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from . import config, inits, objectives, projection, theory
+from .layout import FAMILIES, PARAMETERISATIONS
 from .model import LinearRNN
 from .signals import AR1
 
@@ -34,7 +35,8 @@ class RunSpec:
 
     The options of the config's ``train`` section appear here under the same names, with the schema's
     defaults (its sweeps ``seeds``, ``lr`` and ``methods`` as the single ``seed``, ``lr`` and
-    ``method``); a test holds the two in step. The readout rule ``optimal`` is the stationary b*(a).
+    ``method``); a test holds the two in step. ``init``, ``readout``, ``init_params`` and ``family`` are
+    those of the init variant. The readout rule ``optimal`` is the stationary b*(a).
     """
 
     S: int
@@ -43,6 +45,7 @@ class RunSpec:
     init: str
     readout: str = config.defaults("inits", "variant")["readout"]
     init_params: dict = field(default_factory=dict)
+    family: str = config.defaults("inits", "variant")["family"]
     objective: str
     method: str
     lr: float
@@ -55,6 +58,7 @@ class RunSpec:
     burn_in: int = _DATA["burn_in"]
     seed: int
     device: str = _TRAIN["device"]
+    parameterisation: str = _TRAIN["parameterisation"]
 
     def __post_init__(self):
         """Refuse a bad spec up front (the CLI turns this into one clear error line)."""
@@ -72,14 +76,17 @@ class RunSpec:
             ("method", METHODS),
             ("schedule", SCHEDULES),
             ("device", DEVICES),
+            ("family", FAMILIES),
+            ("parameterisation", PARAMETERISATIONS),
         ]:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.method in PROJECTED_METHODS and self.objective not in config.PROJECTED_OBJECTIVES:
             raise ValueError(
-                f"method {self.method!r} needs a population objective {config.PROJECTED_OBJECTIVES}, not {self.objective!r}"
+                f"method {self.method!r} needs a population objective {config.PROJECTED_OBJECTIVES}, "
+                f"not {self.objective!r}"
             )
-        inits.check_init(self.init, self.readout, self.init_params)
+        inits.check_init(self.init, self.readout, self.init_params, self.family, self.parameterisation)
 
     def population(self):
         """The population loss of the run's objective (``objectives.population``)."""
@@ -134,7 +141,9 @@ def train_run(spec: RunSpec, train_x: np.ndarray | None = None, test_x: np.ndarr
         "diverged_step": None,
         "error": None,
         "curve": [],
-        **dict.fromkeys(["initial_objective_loss", "initial_stationary_loss", "initial_optimal_loss"], nan),
+        **dict.fromkeys(
+            ["initial_objective_loss", "initial_stationary_loss", "initial_optimal_loss", "initial_filter_width"], nan
+        ),
         **dict.fromkeys(
             ["objective_loss", "objective_optimal_loss", "stationary_loss", "stationary_optimal_loss"], nan
         ),
@@ -142,12 +151,18 @@ def train_run(spec: RunSpec, train_x: np.ndarray | None = None, test_x: np.ndarr
         **dict.fromkeys(["final_train_loss", "test_mse", "filter_width"], nan),
     }
     try:
-        a0, b0 = inits.initialise(spec.init, spec.S, spec.K, spec.seed, spec.readout, spec.rho, **spec.init_params)
+        a0, b0 = inits.initialise(
+            spec.init, spec.S, spec.K, spec.seed, spec.readout, spec.rho, spec.family, **spec.init_params
+        )
         record["initial_objective_loss"] = objective.loss(a0, b0)
         record["initial_stationary_loss"] = stationary.loss(a0, b0)
         record["initial_optimal_loss"] = objective.optimum(a0)[0]
-        model = LinearRNN(a0, b0).to(resolve_device(spec.device))
-        data = None if train_x is None else torch.from_numpy(train_x).to(model.nu.device)
+        record["initial_filter_width"] = theory.filter_width(theory.kernel(a0, b0, 2 * spec.K), spec.K)
+        log_dt = None
+        if spec.parameterisation == "zoh":  # start from the init's own step: log Delta = log dt, A = log(a)/dt
+            log_dt = math.log(inits.init_dt(spec.init, spec.S, spec.K, spec.seed, **spec.init_params))
+        model = LinearRNN(a0, b0, spec.family, spec.parameterisation, log_dt).to(resolve_device(spec.device))
+        data = None if train_x is None else torch.from_numpy(train_x).to(model.device)
         _fit(model, spec, objective, stationary, data, record)
         if record["status"] == "ok":
             record.update(_final_metrics(model, spec, objective, data, test_x))
@@ -172,7 +187,14 @@ def _fit(model: LinearRNN, spec: RunSpec, objective, stationary, data, record: d
 
     if spec.method in PROJECTED_METHODS:
         return projection.fit(
-            model, spec.K, spec.rho, spec.steps, spec.lr, spec.schedule == "cosine", log, spec.log_every,
+            model,
+            spec.K,
+            spec.rho,
+            spec.steps,
+            spec.lr,
+            spec.schedule == "cosine",
+            log,
+            spec.log_every,
             moves=spec.method == "reseed",
         )
     opt = torch.optim.Adam(model.parameters(), lr=spec.lr, foreach=True)  # one fused update of a few small tensors
@@ -233,6 +255,6 @@ def _final_metrics(model: LinearRNN, spec: RunSpec, objective, data, test_x) -> 
             out["objective_loss"] if data is None else float(sampled_mse(model, data, spec.K, spec.t_eval))
         )
         if test_x is not None:
-            x = torch.from_numpy(test_x).to(model.nu.device)
+            x = torch.from_numpy(test_x).to(model.device)
             out["test_mse"] = float(sampled_mse(model, x, spec.K, spec.t_eval))
     return out

@@ -5,13 +5,24 @@ from shiftbench import inits, model, theory
 
 
 @pytest.mark.parametrize("S", [7, 8])
-def test_uncertainty_reproduces_construction(S):
-    a, b = inits.initialise("uncertainty", S, 50, seed=0, readout="paper", alpha=1.3)
-    ca, cb = theory.construction(S, 50, 1.3)
-    order = inits.construction_order(S)
-    np.testing.assert_array_equal(a, ca[order])
-    np.testing.assert_array_equal(b, cb[order])
-    assert sorted(order) == list(range(S))
+def test_uncertainty_is_the_papers_formula(S):
+    """The paper's Theorem 1 written out: a_s = e^{-alpha/K} e^{i pi s/K}, b_s = beta e^{-i pi s},
+    beta = e^{-alpha} sinh(2 alpha)/K, s = -(S-1)/2 .. (S-1)/2, compared as a set of (pole, coefficient)."""
+    K, alpha = 50, 1.3
+    a, b = inits.initialise("uncertainty", S, K, seed=0, readout="paper", alpha=alpha)
+    beta = np.exp(-alpha) * np.sinh(2 * alpha) / K
+    expected = {}
+    for i in range(S):
+        s = i - (S - 1) / 2
+        expected[round(np.pi * s / K, 12)] = (
+            np.exp(-alpha / K) * np.exp(1j * np.pi * s / K),
+            beta * np.exp(-1j * np.pi * s),
+        )
+    got = {round(float(np.angle(z)), 12): (z, c) for z, c in zip(a, b)}
+    assert sorted(got) == sorted(expected)
+    for phase, (z, c) in expected.items():
+        assert got[phase][0] == pytest.approx(z, abs=1e-15)
+        assert got[phase][1] == pytest.approx(c, abs=1e-15)
     model.check_pair_layout(a, b)
 
 
@@ -43,8 +54,9 @@ def test_s4d_formulas():
 
 @pytest.mark.parametrize("name", sorted(inits.POLE_INITS))
 def test_optimal_readout_rule_reaches_optimal_loss(name):
-    a, b = inits.initialise(name, 9, 40, seed=2, readout="optimal", rho=0.6)
-    model.check_pair_layout(a, b)
+    family = inits.FAMILIES[name][0]
+    a, b = inits.initialise(name, 9, 40, seed=2, readout="optimal", rho=0.6, family=family)
+    model.check_pair_layout(a, b, family)
     assert theory.exact_loss(a, b, 40, 0.6) == pytest.approx(theory.optimal_loss(a, 40, 0.6), abs=1e-9)
 
 
@@ -62,6 +74,13 @@ def test_random_readout_is_seeded_and_small():
         (("lru-ring", "bogus", {}), "unknown readout"),
         (("lru-ring", "paper", {}), "only applies"),
         (("uncertainty", "zero", {"r_min": 0.1}), "no parameter"),
+        (("uncertainty", "zero", {}, "real"), "cannot produce the 'real' family"),
+        (("s4d-real", "zero", {}, "complex"), "cannot produce the 'complex' family"),
+        (("lru-ring", "zero", {}, "complex", "zoh"), "needs an init with a step Delta"),
+        (("real-ring", "zero", {}, "real", "zoh"), "needs an init with a step Delta"),
+        (("s4d-lin", "zero", {}, "imaginary"), "unknown pole family"),
+        (("s4d-lin", "zero", {}, "complex", "euler"), "unknown parameterisation"),
+        (("real-ring", "zero", {"r_min": 0.99, "r_max": 0.9}, "real"), "must not exceed"),
     ],
 )
 def test_invalid_init_configs(args, match):

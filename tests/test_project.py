@@ -11,7 +11,7 @@ import tomllib
 import pytest
 from conftest import REPO, cannot_run
 
-from shiftbench import config, inits, outputs, plots, train
+from shiftbench import config, inits, layout, outputs, plots, train
 
 # -- one definition of each fact -----------------------------------------------------------------
 
@@ -37,11 +37,12 @@ def test_run_spec_fields_are_the_schema_train_options():
         assert fields[name].type == expected, (key, fields[name].type, expected)
         if key not in sweeps:
             assert fields[name].default == prop["default"], key
-    others = {"S", "K", "rho", "init", "readout", "init_params", "objective", "t_eval", "burn_in"}
+    others = {"S", "K", "rho", "init", "readout", "init_params", "family", "objective", "t_eval", "burn_in"}
     assert set(fields) == {sweeps.get(k, k) for k in config.schema_node("train")["properties"]} | others
     assert fields["t_eval"].default == config.defaults("data")["t_eval"]
     assert fields["burn_in"].default == config.defaults("data")["burn_in"]
     assert fields["readout"].default == config.defaults("inits", "any-variant")["readout"]
+    assert fields["family"].default == config.defaults("inits", "any-variant")["family"]
 
 
 @pytest.mark.parametrize(
@@ -49,6 +50,8 @@ def test_run_spec_fields_are_the_schema_train_options():
     [
         (("inits", "v", "init"), set(inits.POLE_INITS)),
         (("inits", "v", "readout"), set(inits.READOUTS)),
+        (("inits", "v", "family"), set(layout.FAMILIES)),
+        (("train", "parameterisation"), set(layout.PARAMETERISATIONS)),
         (("objectives", 0), set(train.OBJECTIVES)),
         (("train", "methods", 0), set(train.METHODS)),
         (("train", "schedule"), set(train.SCHEDULES)),

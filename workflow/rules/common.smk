@@ -4,6 +4,7 @@ import shlex
 import subprocess
 
 from shiftbench import config as sbconfig
+from shiftbench import reference as sbreference
 from shiftbench.outputs import FIGURES, REPORT_TABLES, TABLES, stem
 from shiftbench.signals import AR1
 from shiftbench.storage import dataset_file
@@ -68,6 +69,30 @@ def train_outputs():
 def theory_outputs():
     pairs = sorted({(sbconfig.float_label(rho), S) for rho, S, _ in CELLS})
     return [f"results/theory/rho{rho}/S{S}.json" for rho, S in pairs]
+
+
+def reference_cells():
+    """(objective, rho, S, K) of every reference the summary needs: the stationary one of every cell
+    (its stationary columns), and that of each objective trained at the cell."""
+    cells = {("exact", rho, S, K) for rho, S, K in CELLS}
+    cells |= {(o, rho, S, K) for b in BLOCKS.values() for o in b.objectives for rho, S, K in b.cells()}
+    return sorted(cells)
+
+
+def reference_outputs():
+    jobs = sorted({(o, sbconfig.float_label(rho), S) for o, rho, S, _ in reference_cells()})
+    return [f"results/reference/{o}/rho{rho}/S{S}.json" for o, rho, S in jobs]
+
+
+def reference_Ks(w):
+    return [K for o, rho, S, K in reference_cells() if o == w.objective and rho == RHOS[w.rho] and S == int(w.S)]
+
+
+def committed_references(w):
+    """The committed references of a reference job's cells (its inputs: a changed file reruns it)."""
+    window = WINDOW if w.objective == "sampled" else None
+    keys = [sbreference.cell_key(w.objective, RHOS[w.rho], int(w.S), K, window) for K in reference_Ks(w)]
+    return [str(p) for p in map(sbreference.committed_path, keys) if p.exists()]
 
 
 def theory_Ks(w):

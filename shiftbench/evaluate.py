@@ -1,0 +1,188 @@
+"""Put one trained diagonal layer on the map: its losses next to the optimum of its poles, the
+reference of its family and the rigorous bound (``shiftbench evaluate``, docs/layers.md).
+
+The layer is y_t = sum_k c_k x_{t-k} + d x_t with c_k = sum_s b_s a_s^k (``readers.Layer``). The
+feed-through only changes lag 0 of the kernel, e -> e + d delta_0, so for AR(1) input
+(gamma(j) = rho^|j|) the stationary loss of section 2 of docs/theory.md gains two terms:
+
+    L(a, b, d) = L(a, b) + d^2 + 2 d (Re sum_s b_s / (1 - rho a_s) - rho^K).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import numpy as np
+import pandas as pd
+
+from . import theory
+from .readers import Layer, LayerError
+
+log = logging.getLogger("shiftbench")
+
+COLUMNS = [
+    "K",
+    "rho",
+    "S",
+    "family",
+    "loss",  # the layer as it is, feed-through included
+    "optimal_loss",  # its poles, readout refit, no feed-through (the study's model: theory.optimal_loss)
+    "optimal_loss_d",  # its poles, readout and feed-through refit
+    "reference",  # the family's reference for (S, K, rho), NaN where none
+    "lower_bound",  # rigorous, for any order-S filter without feed-through (theory.lower_bound)
+    "recovered",  # (1 - loss) / (1 - reference)
+    "recovered_optimal",  # (1 - optimal_loss) / (1 - reference)
+    "recovered_own",  # (1 - loss) / (1 - optimal_loss): how much of its own poles' optimum it reaches
+]
+
+
+def stationary_loss(layer: Layer, K: int, rho: float) -> float:
+    """The exact stationary loss of the layer, feed-through included (module docstring)."""
+    try:
+        loss = theory.exact_loss(layer.a, layer.b, K, rho)
+    except FloatingPointError as err:
+        raise LayerError(f"{layer.source}: {err}") from None
+    if layer.d == 0:
+        return loss
+    cross = np.real(np.sum(layer.b / (1 - rho * layer.a))) - float(rho) ** K  # sum_k e_k gamma(k)
+    return float(loss + layer.d**2 + 2 * layer.d * cross)
+
+
+def window_loss(layer: Layer, K: int, rho: float, t_eval: int) -> float:
+    """The finite-window loss (zero initial state, the last ``t_eval`` of K + t_eval steps scored).
+
+    The feed-through is a pole at 0 with readout d: its kernel is d at lag 0 and nothing after.
+    """
+    a = np.append(layer.a, 0.0)
+    b = np.append(layer.b, layer.d)
+    return theory.finite_window_loss(a, b, K, rho, K + t_eval, t_eval)
+
+
+def optimal_loss_with_feedthrough(a, K: int, rho: float) -> float:
+    """min over (b, d) of the stationary loss for the poles a: 1 - |f|^2 (docs/layers.md).
+
+    In the whitened problem of docs/theory.md section 3, the readout alone spans the hyperplane of
+    the (S+1)-dimensional Takenaka-Malmquist space with poles (rho, a) that has no feed-through;
+    with d refit the model spans the whole space (for distinct non-zero poles), so the
+    rank-one correction |f . l|^2 / |l|^2 drops out. A pole at 0 already is a feed-through.
+    """
+    a, _ = theory._distinct(theory.check_poles(a))
+    f, _ = theory._orthonormal_coordinates(a[a != 0], K, float(rho))
+    return float(1 - np.sum(np.abs(f) ** 2))
+
+
+def _reference_lookup():
+    # reference: see shiftbench.reference (its own issue); until it exists every reference is NaN
+    try:
+        module = importlib.import_module("shiftbench.reference")
+    except ModuleNotFoundError as err:
+        if err.name != "shiftbench.reference":
+            raise
+        return None
+    return getattr(module, "lookup", None)
+
+
+def _check(Ks, rhos, window):
+    """Lags, rhos and window as ints and floats, or ValueError naming the bad values."""
+    Ks, rhos = list(Ks), [float(r) for r in rhos]
+    bad = [K for K in Ks if isinstance(K, bool) or not float(K).is_integer() or K < 1]
+    if not Ks or bad:
+        raise ValueError(f"every lag K must be an integer >= 1, got {bad or 'none'}")
+    bad = [r for r in rhos if not (np.isfinite(r) and 0 <= r < 1)]
+    if not rhos or bad:
+        raise ValueError(f"every rho must lie in [0, 1), got {bad or 'none'}")
+    if window is not None and (not float(window).is_integer() or window < 1):
+        raise ValueError(f"the window T must be an integer >= 1, got {window!r}")
+    return [int(K) for K in Ks], rhos, None if window is None else int(window)
+
+
+def _fraction(x: float, y: float) -> float:
+    """x / y, NaN where y is 0 or NaN (no reference, or a reference that recovers nothing)."""
+    return float(x / y) if y != 0 and np.isfinite(y) else float("nan")
+
+
+def evaluate(layer: Layer, Ks, rhos, window: int | None = None) -> pd.DataFrame:
+    """One row per (K, rho): the columns of ``COLUMNS`` (and ``window``, ``window_loss`` with a window)."""
+    Ks, rhos, window = _check(Ks, rhos, window)
+    lookup = _reference_lookup()
+    rows = []
+    for K in Ks:
+        for rho in rhos:
+            loss = stationary_loss(layer, K, rho)
+            optimum = theory.optimal_loss(layer.a, K, rho)
+            found = None if lookup is None else lookup(layer.S, K, rho, objective="exact", family=layer.family)
+            reference = np.nan if found is None else float(found["value"])
+            row = {
+                "K": K,
+                "rho": rho,
+                "S": layer.S,
+                "family": layer.family,
+                "loss": loss,
+                "optimal_loss": optimum,
+                "optimal_loss_d": optimal_loss_with_feedthrough(layer.a, K, rho),
+                "reference": reference,
+                "lower_bound": theory.lower_bound(layer.S, K, rho),
+                "recovered": _fraction(1 - loss, 1 - reference),
+                "recovered_optimal": _fraction(1 - optimum, 1 - reference),
+                "recovered_own": _fraction(1 - loss, 1 - optimum),
+            }
+            if window is not None:
+                row["window"] = window
+                row["window_loss"] = window_loss(layer, K, rho, window)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_kernels(layer: Layer, Ks, rhos, path) -> None:
+    """One panel per (K, rho): the layer's kernel, that of the optimal readout for its poles, the target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from .storage import atomic_path
+
+    Ks, rhos, _ = _check(Ks, rhos, None)
+    sns.set_theme(context="notebook", style="whitegrid")
+    fig, axes = plt.subplots(len(Ks), len(rhos), figsize=(5 * len(rhos), 3 * len(Ks)), squeeze=False)
+    for row, K in enumerate(Ks):
+        lags = np.arange(2 * K + 1)
+        own = layer.kernel(lags.size)
+        for col, rho in enumerate(rhos):
+            ax = axes[row, col]
+            ax.plot(lags, own, lw=1.2, label="layer")
+            try:
+                best = theory.kernel(layer.a, theory.optimal_readout(layer.a, K, rho), lags.size).real
+                ax.plot(lags, best, lw=1.2, label="optimal readout, its poles")
+            except (FloatingPointError, ValueError) as err:  # b* overflows for crowded poles: say so
+                log.warning("no optimal-readout kernel at K=%d, rho=%g: %s", K, rho, err)
+            ax.vlines([K], 0, 1, colors="k", lw=1, label=f"target (lag {K})")
+            ax.set_xlim(0, 2 * K)
+            ax.set_title(f"S = {layer.S}, K = {K}, rho = {rho:g}", fontsize=10)
+            ax.set_xlabel("lag k")
+            if col == 0:
+                ax.set_ylabel("kernel c_k")
+    axes[0, 0].legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format=str(path).rsplit(".", 1)[-1] if "." in str(path) else "png")
+    plt.close(fig)
+
+
+def evaluate_file(path, fmt=None, channel=None, Ks=(), rhos=(0.0,), window=None, out=None, plot=None) -> pd.DataFrame:
+    """``shiftbench evaluate``: read the layer, evaluate it, write the CSV (atomically) and the plot."""
+    from .readers import read_layer
+    from .storage import atomic_path
+
+    Ks, rhos, window = _check(Ks, rhos, window)  # before reading: a bad K needs no file
+    layer = read_layer(path, fmt, channel)
+    log.info("layer %s: S = %d poles (%s), feed-through d = %.6g", layer.source, layer.S, layer.family, layer.d)
+    table = evaluate(layer, Ks, rhos, window)
+    if out is not None:
+        with atomic_path(out) as tmp:
+            table.to_csv(tmp, index=False, float_format="%.17g")
+    if plot is not None:
+        plot_kernels(layer, Ks, rhos, plot)
+    return table
