@@ -74,10 +74,10 @@ def tables_from_jobs(run_files, theory_files, reference_files) -> dict[str, pd.D
 
 
 def theory_table(cells) -> pd.DataFrame:
-    """One row per (S, K, rho, quantity[, alpha]), with its note, and for a best known its source."""
+    """One row per (S, K, rho, quantity[, alpha]), with its note (and, where one applies, whether certified)."""
     rows = []
 
-    def add(cell, quantity, value, note="", alpha=np.nan, source="", certified=True):
+    def add(cell, quantity, value, note="", alpha=np.nan, certified=True):
         rows.append(
             {
                 **{k: cell[k] for k in CELL},
@@ -85,7 +85,6 @@ def theory_table(cells) -> pd.DataFrame:
                 "alpha": alpha,
                 "value": value,
                 "note": note,
-                "source": source,
                 "certified": certified,
             }
         )
@@ -101,20 +100,32 @@ def theory_table(cells) -> pd.DataFrame:
             add(c, "construction_asymptotic", value, "1 - kappa S/K", alpha=float(alpha))
         for name, value in c["init_optimal_loss"].items():
             add(c, f"init_optimal_{name}", value, "optimal readout on init poles")
+            add(c, f"init_readout_max_{name}", c["init_readout_max"][name], "max |b*| on init poles")
+        lag = c["laguerre_limit"]
+        add(c, "laguerre_limit", lag["value"], f"one real pole p = {lag['pole']:.6g} repeated S times (Jordan limit)")
         if "window" in c:
             w = c["window"]
             window = f"window of {w['length']} steps, last {w['t_eval']} scored"
             opt = w["construction_optimal"]
             note = f"alpha = 1, {window}" + ("" if opt["certified"] else "; not certified: an upper bound")
-            add(c, "construction_window_optimal", opt["value"], note, 1.0, "", opt["certified"])
+            add(c, "construction_window_optimal", opt["value"], note, 1.0, opt["certified"])
     return pd.DataFrame(rows)
 
 
 def reference_table(references) -> pd.DataFrame:
-    """One row per (family, objective, S, K, rho): the reference, how it was found, and its poles (JSON)."""
+    """One row per (family, objective, S, K, rho): the reference, how it was found, and its poles (JSON).
+
+    ``max_abs_readout`` and ``cond_G``: the optimal readout's size and the Gram matrix's condition
+    number at the reference's poles (inf where poles coincide: a limit a diagonal layer only
+    approaches). ``family_gain`` (real rows): (1 - L_real)/(1 - L_complex) at the same objective and
+    cell, what complex poles buy.
+    """
+    from .reference import conditioning
+
     rows = []
     for r in references:
         window = r.get("window") or {}
+        poles = np.array([complex(re, im) for re, im in r["poles"]])
         rows.append(
             {
                 **{k: r.get(k, "complex") if k == "family" else r[k] for k in REFERENCE_KEY},
@@ -130,12 +141,21 @@ def reference_table(references) -> pd.DataFrame:
                 "best_start": r["best_start"],
                 "lower_bound": r["lower_bound"],
                 "gap_to_bound": r["gap_to_bound"],
+                "repeated": r.get("repeated", "merge"),
+                "coinciding": json.dumps(r.get("coinciding", [])),
+                **dict(zip(["max_abs_readout", "cond_G"], conditioning(poles, r["K"], r["rho"]))),
                 "seconds": r["seconds"],
                 "options": json.dumps(r["options"], sort_keys=True),
                 "poles": json.dumps(r["poles"]),
             }
         )
-    return pd.DataFrame(rows).sort_values(REFERENCE_KEY, ignore_index=True)
+    table = pd.DataFrame(rows).sort_values(REFERENCE_KEY, ignore_index=True)
+    complex_value = reference_values(table).value
+    key = table.set_index(["objective", *CELL]).index
+    table["family_gain"] = np.where(
+        table.family == "real", (1 - table.value) / (1 - complex_value.reindex(key).to_numpy()), np.nan
+    )
+    return table
 
 
 def t_interval(estimate, spread, dof, n=1, level=0.95):
@@ -159,7 +179,7 @@ def theory_wide(theory: pd.DataFrame) -> pd.DataFrame:
 
 
 def recovered(loss, best):
-    """(1 - L)/(1 - L_best): the share of the best known's improvement over the zero filter."""
+    """(1 - L)/(1 - L_ref): the share of the reference's improvement over the zero filter."""
     return (1 - loss) / (1 - best)
 
 
@@ -181,19 +201,23 @@ def summary_table(runs: pd.DataFrame, theory: pd.DataFrame, reference: pd.DataFr
     """Per (block, S, K, rho, objective, method, variant) at the lr with the lowest mean final training loss.
 
     ``mean`` and its interval, ``gap`` and ``recovered`` are on ``objective_loss`` against the
-    reference of the same objective (``reference``, with ``reference_certified``: whether it is the
-    exact optimum of its own poles); ``stationary_*`` on the stationary loss against the stationary
-    reference. ``beats_reference``: some run of the variant, at any lr, is below its reference.
+    reference of the same objective and of the variant's pole family (``reference``, with
+    ``reference_certified``: whether it is the exact optimum of its own poles); ``recovered_vs_complex``
+    against the complex family's reference; ``stationary_*`` on the stationary loss against the
+    family's stationary reference. ``beats_reference``: some run of the variant, at any lr, is below
+    its reference.
     """
     ok = runs[runs.status == "ok"]
-    ref = reference_values(reference)
     th = theory_wide(theory)
+    ref = {family: reference_values(reference, family) for family in reference.family.unique()}
     rows = []
     for key, group in runs.groupby(VARIANT, sort=True):
         good = ok.loc[ok.index.isin(group.index)]
-        cell, objective = key[1:4], key[4]
-        own, stationary = ref.loc[(objective, *cell)], ref.loc[("exact", *cell)]
-        row = dict(zip(VARIANT, key), init=group.init.iloc[0], readout=group.readout.iloc[0], n_runs=len(group))
+        cell, objective, family = key[1:4], key[4], group.family.iloc[0]
+        own, stationary = ref[family].loc[(objective, *cell)], ref[family].loc[("exact", *cell)]
+        complex_ = ref["complex"].loc[(objective, *cell)]
+        row = dict(zip(VARIANT, key), init=group.init.iloc[0], readout=group.readout.iloc[0], family=family)
+        row.update(parameterisation=group.parameterisation.iloc[0], n_runs=len(group))
         row.update(n_diverged=int((group.status == "diverged").sum()), n_failed=int((group.status == "failed").sum()))
         row.update(lr=np.nan, lr_selected_on=LR_SELECTED_ON, n=0)
         row.update(reference=own.value, reference_certified=bool(own.certified))
@@ -212,6 +236,8 @@ def summary_table(runs: pd.DataFrame, theory: pd.DataFrame, reference: pd.DataFr
             gap=row.get("mean", np.nan) - own.value,
             recovered=recovered(row.get("mean", np.nan), own.value),
             beats_reference=beats_reference(group, own.value),
+            complex_reference=complex_.value,
+            recovered_vs_complex=recovered(row.get("mean", np.nan), complex_.value),
             stationary_reference=stationary.value,
             stationary_recovered=recovered(row.get("stationary_mean", np.nan), stationary.value),
             best_construction=th.loc[cell, "construction_best"],

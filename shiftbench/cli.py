@@ -49,14 +49,10 @@ def _theory(args):
 
 def _reference(args):
     from .jobs import reference_job
-    from .storage import write_json
 
     window = json.loads(args.window) if args.window else None
-    command = "shiftbench " + " ".join(sys.argv[1:]) if args.save else ""
-    job = reference_job(args.objective, args.rho, args.S, args.Ks, json.loads(args.options), window, args.family,
-                        args.recompute, args.save, command)  # fmt: skip
-    if args.out:
-        write_json(job, args.out)
+    reference_job(args.objective, args.rho, args.S, args.Ks, json.loads(args.options), window, args.family,
+                  args.recompute, args.save, args.out)  # fmt: skip
 
 
 def _aggregate(args):
@@ -132,7 +128,7 @@ def main(argv=None):
     rf.add_argument("--rho", type=float, required=True)
     rf.add_argument("--S", type=int, required=True)
     rf.add_argument("--Ks", type=int, nargs="+", required=True)
-    rf.add_argument("--family", default="complex")
+    rf.add_argument("--family", choices=["complex", "real"], default="complex")
     rf.add_argument("--options", default="{}", help="JSON options of the search (theory.reference)")
     rf.add_argument("--window", help='JSON {"t_eval": T, "burn_in": B} of the sampled objective')
     rf.add_argument("--recompute", action="store_true", help="search even where a reference is committed")

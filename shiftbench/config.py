@@ -162,6 +162,13 @@ def check_config(config):
                     f"this block also trains {sorted(unsupported)}: put those runs in a block of their own",
                 )
             )
+    ref = config["theory"]["reference"]
+    if ref["construction_starts"] + ref["random_starts"] < 1:
+        raise ConfigError(
+            _error(
+                ["theory", "reference"], "construction_starts + random_starts = 0: the search needs at least one start"
+            )
+        )
     longest = max(sequence_length(config, K) for _, _, K in all_cells(config))
     if longest > config["data"]["max_length"]:
         raise ConfigError(

@@ -111,19 +111,24 @@ def train_job(job: dict, train_paths=None, test_paths=None, threads: int = 1) ->
 
 
 def reference_job(objective: str, rho: float, S: int, Ks, options: dict, window=None, family="complex",
-                  recompute: bool = False, save: bool = False, command: str = "") -> dict:  # fmt: skip
+                  recompute: bool = False, save: bool = False, out=None) -> dict:  # fmt: skip
     """The reference of every K of one (objective, rho, S, family): committed and re-verified, or searched.
 
     ``recompute`` searches even where a reference is committed; ``save`` writes each searched one into
-    the package's committed references, with the command, options and commit that made it.
+    the package's committed references, with the command line, options and commit that made it;
+    ``out``, if given, receives the job's JSON.
     """
+    import shlex
+    import sys
+
     from . import reference
 
-    out = []
+    command = "shiftbench " + shlex.join(sys.argv[1:])
+    found = []
     for K in Ks:
         ref = None if recompute else reference.lookup(S, K, rho, objective, family, window)
         if ref is not None:
-            out.append({**ref, "committed": True})
+            found.append({**ref, "committed": True})
             continue
         ref = reference.search(objective, S, K, rho, window, family, **options)
         log.info("reference %s: %.8g (%d starts, %d in the best basin, %.0f s)", reference.cell_key_of(ref),
@@ -131,8 +136,11 @@ def reference_job(objective: str, rho: float, S: int, Ks, options: dict, window=
         if save:
             ref = {**ref, "command": command, "commit": git_commit(), "created": time.strftime("%Y-%m-%d %H:%M")}
             write_json(ref, reference.committed_path(reference.cell_key_of(ref)))
-        out.append({**ref, "committed": False})
-    return {"references": out}
+        found.append({**ref, "committed": False})
+    job = {"references": found}
+    if out is not None:
+        write_json(job, out)
+    return job
 
 
 def git_commit() -> str:
@@ -155,7 +163,7 @@ def theory_cell(S: int, K: int, rho: float, alphas, window=None) -> dict:
     ``window`` ({"t_eval", "burn_in"}) is the window of the sampled objective, or None when no block
     trains it at this cell; then only the stationary quantities are computed.
     """
-    from . import inits, objectives, theory
+    from . import inits, objectives, reference, theory
 
     stationary = objectives.Stationary(K, rho)
     rows = []
@@ -171,11 +179,15 @@ def theory_cell(S: int, K: int, rho: float, alphas, window=None) -> dict:
         "lower_bound": theory.lower_bound(S, K, rho),
         "construction": rows,
         "construction_asymptotic": {str(al): theory.construction_loss_asymptotic(S, K, al) for al in alphas},
-        "init_optimal_loss": {
-            name: stationary.optimum(inits.initialise(name, S, K, 0, "zero")[0])[0]
-            for name in ["uncertainty", "s4d-lin", "s4d-inv"]
-        },
+        "init_optimal_loss": {},
+        "init_readout_max": {},
+        "laguerre_limit": dict(zip(["value", "pole"], theory.laguerre_limit(S, K, rho))),
     }
+    for name, family in [("uncertainty", "complex"), ("s4d-lin", "complex"), ("s4d-inv", "complex"),
+                         ("s4d-real", "real")]:  # fmt: skip
+        a = inits.initialise(name, S, K, 0, "zero", family=family)[0]  # seed 0 where the init is seeded
+        cell["init_optimal_loss"][name] = stationary.optimum(a)[0]
+        cell["init_readout_max"][name] = reference.conditioning(a, K, rho)[0]
     if window is not None:
         objective = objectives.population("sampled", K, rho, window["t_eval"], window["burn_in"])
         a, _ = theory.construction(S, K, 1.0)

@@ -41,6 +41,7 @@ import numpy as np
 import scipy.optimize
 
 from . import config, inits, objectives, theory
+from .layout import Layout
 from .signals import as_signal
 
 METHOD = "multi-start L-BFGS-B on L*(a), envelope gradient (shiftbench.reference)"
@@ -72,11 +73,6 @@ def population(objective: str, K: int, rho: float, window=None):
 
 
 # -- poles <-> search variables ---------------------------------------------------------------------
-
-
-def _layout(S: int, family: str) -> tuple[int, int]:
-    """(pairs, real poles) of order S: conjugate pairs plus one real pole for odd S, or S real poles."""
-    return (S // 2, S % 2) if family == "complex" else (0, S)
 
 
 def _poles_torch(x, pairs: int, signs, K: int):
@@ -201,6 +197,51 @@ def random_starts(S: int, K: int, n: int, seed: int, pairs: int, rho: float):
         yield f"random {i} (seed {seed})", np.concatenate([p, p.conj(), r])
 
 
+def coinciding(a, tol: float = 1e-9) -> list[int]:
+    """The sizes of the groups of poles that coincide (within ``tol``), largest first; [] if none do."""
+    a = np.asarray(a)
+    first = np.argmax(np.abs(a[:, None] - a[None, :]) <= tol, axis=1)
+    counts = np.bincount(first)
+    return sorted((int(c) for c in counts if c > 1), reverse=True)
+
+
+def ladder_starts(S: int, K: int):
+    """(label, poles) of the real family: S real positive poles with decay rates geometric between c/K
+    and 8/K, for c in 0.05, 0.25 and 1 (a ladder of time scales around the lag)."""
+    for c in (0.05, 0.25, 1.0):
+        yield f"ladder {c:g}/K..8/K", np.exp(-np.geomspace(c / K, 8.0 / K, S)).astype(complex)
+
+
+def cluster_search(S: int, K: int, rho: float, sizes) -> dict:
+    """The real family's limit at coinciding poles: m distinct real poles, each repeated S/m times
+    (sizes as even as S allows), for each m of ``sizes``, scored by ``theory.optimal_loss`` with
+    ``repeated="jordan"`` (the span of k^j p^k that a Jordan chain reaches and a diagonal layer only
+    approaches). Each m: a grid scan of one common pole, then L-BFGS-B over the m poles
+    (finite-difference gradient; m is small)."""
+
+    def poles(p, m):
+        counts = np.full(m, S // m) + (np.arange(m) < S % m)
+        return np.repeat(np.asarray(p, float), counts).astype(complex)
+
+    def loss(p, m):
+        try:
+            return theory.optimal_loss(poles(p, m), K, rho, repeated="jordan")
+        except (FloatingPointError, ValueError):
+            return 2.0
+
+    grid = 1 - np.geomspace(1e-3 / K, 1.0, 200)  # poles near 1 where the lag's time scale lives
+    best = {"value": math.inf}
+    for m in (m for m in sizes if m <= S):
+        p0 = grid[np.argmin([loss([p], 1) for p in grid])]
+        x0 = p0 * (1 - 0.1 * (1 - p0) * np.linspace(-1, 1, m))  # spread a little around the best single pole
+        res = scipy.optimize.minimize(lambda p: loss(p, m), x0, method="L-BFGS-B",
+                                      bounds=[(-1 + 1e-12, 1 - 1e-4 / K)] * m)  # fmt: skip
+        if res.fun < best["value"]:
+            a = poles(np.sort(res.x)[::-1], m)
+            best = {"value": loss(res.x, m), "poles": a, "repeated": "jordan", "start": f"{m} coinciding cluster(s)"}
+    return best
+
+
 # -- the search -------------------------------------------------------------------------------------
 
 
@@ -213,10 +254,12 @@ def search(objective: str, S: int, K: int, rho: float, window=None, family: str 
     options = {**config.defaults("theory", "reference"), **options}
     started = time.perf_counter()
     target = population(objective, K, rho, window)
-    pairs, n_real = _layout(S, family)
+    layout = Layout.of(family, S)
+    pairs, n_real = layout.n_pairs, layout.n_real
     scored = []
     spacings = construction_spacings(S, K, options["spacings"], options["circle_fractions"])
-    for label, a in construction_starts(S, K, options["alphas"], spacings, pairs):
+    family_starts = construction_starts(S, K, options["alphas"], spacings, pairs) if pairs else ladder_starts(S, K)
+    for label, a in family_starts:
         try:
             scored.append((target.optimum(a)[0], label, a))
         except (FloatingPointError, ValueError):
@@ -247,6 +290,11 @@ def search(objective: str, S: int, K: int, rho: float, window=None, family: str 
     best.update(zip(["value", "certified"], target.optimum(best["f"].poles(best["f"].best[1]))))
     best["poles"] = best["f"].poles(best["f"].best[1])
     best["grad_norm"] = float(np.linalg.norm(best["f"](best["f"].best[1])[1]))
+    best["repeated"] = "merge"
+    if family == "real" and objective == "exact":  # the real family's infimum lies where poles coincide
+        clusters = cluster_search(S, K, rho, options["cluster_sizes"])
+        if clusters["value"] < best["value"]:
+            best.update(clusters, certified=True, grad_norm=np.nan)
     out = {
         "family": family,
         "objective": objective,
@@ -257,6 +305,8 @@ def search(objective: str, S: int, K: int, rho: float, window=None, family: str 
         "value": best["value"],
         "certified": best["certified"],
         "poles": [[z.real, z.imag] for z in best["poles"]],
+        "repeated": best["repeated"],
+        "coinciding": coinciding(best["poles"]),
         "method": METHOD,
         "options": options,
         "n_starts": len(ends),
@@ -275,6 +325,21 @@ def search(objective: str, S: int, K: int, rho: float, window=None, family: str 
     return out
 
 
+def conditioning(a, K: int, rho: float) -> tuple[float, float]:
+    """(max |b*|, cond G) at poles a: how large a diagonal layer's readout must be there, and how
+    singular its Gram matrix is (inf for coinciding poles, which only a Jordan chain realises)."""
+    from .signals import AR1
+
+    if coinciding(a):
+        return math.inf, math.inf
+    G, _ = AR1(rho).gram_and_cross(np.asarray(a), K)
+    try:
+        b = theory.optimal_readout(a, K, rho)
+    except FloatingPointError:
+        return math.inf, float(np.linalg.cond(G))
+    return float(np.abs(b).max()), float(np.linalg.cond(G))
+
+
 # -- stored references ------------------------------------------------------------------------------
 
 
@@ -290,7 +355,7 @@ def verify(ref: dict) -> dict:
         if ref["objective"] == "sampled":
             value = target.loss(a, _complex(ref["readout"]))
         else:
-            value = target.optimum(a)[0]
+            value = theory.optimal_loss(a, ref["K"], ref["rho"], repeated=ref.get("repeated", "merge"))
     except (FloatingPointError, ValueError) as err:
         raise InvalidReference(f"reference {cell_key_of(ref)}: its poles cannot be evaluated ({err})") from None
     if not abs(value - ref["value"]) <= VERIFY_TOL:

@@ -1,9 +1,9 @@
-"""The Claims table's verdict rules and the helpers of the figures."""
+"""The slope rule of the Claims table and the helpers of the figures."""
 
 import numpy as np
 import pytest
 
-from shiftbench import plots
+from shiftbench import claims, plots
 
 
 @pytest.mark.parametrize(
@@ -17,14 +17,7 @@ from shiftbench import plots
     ],
 )
 def test_slope_verdict_never_supports_an_interval_that_excludes_one(lo, hi, verdict):
-    assert plots.slope_verdict(lo, hi, 0.25) == verdict
-
-
-@pytest.mark.parametrize(
-    "lo,hi,verdict", [(0.1, 0.5, "supported"), (-0.5, -0.1, "contradicted"), (-0.1, 0.2, "inconclusive")]
-)
-def test_sign_verdict(lo, hi, verdict):
-    assert plots.sign_verdict(lo, hi) == verdict
+    assert claims.slope_verdict(lo, hi, 0.25) == verdict
 
 
 def test_kernel_window_spans_the_same_number_of_widths_at_every_K():

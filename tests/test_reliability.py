@@ -48,7 +48,16 @@ BAD_CONFIGS = [
     (lambda c: c["train"].update(clip=INF), "train.clip", "not a finite number"),
     (lambda c: c["grid"].update(rho=[0.0, NAN]), "grid.rho.1", "[0, 1)"),
     (lambda c: c["theory"].update(alphas=[INF]), "theory.alphas.0", "alpha > 0"),
-    (lambda c: c["theory"]["best_known"].update(spacings=[1.0, NAN]), "theory.best_known.spacings.1", "finite"),
+    (lambda c: c["theory"]["reference"].update(spacings=[1.0, NAN]), "theory.reference.spacings.1", "finite"),
+    # the reference search: at least one start, a positive budget
+    (lambda c: c["theory"]["reference"].update(iterations=0), "theory.reference.iterations", ">= 1"),
+    (lambda c: c["theory"]["reference"].update(hops=-1), "theory.reference.hops", ">= 0"),
+    (lambda c: c["theory"]["reference"].update(hop_size=-0.5), "theory.reference.hop_size", "> 0"),
+    (
+        lambda c: c["theory"]["reference"].update(construction_starts=0, random_starts=0),
+        "theory.reference",
+        "at least one start",
+    ),  # fmt: skip
     (lambda c: c["inits"]["lru-ring"]["params"].update(max_phase=INF), "inits.lru-ring.params.max_phase", "finite"),
     (lambda c: c["inits"]["uncertainty"]["params"].update(alpha=NAN), "inits.uncertainty.params.alpha", "finite"),
     (lambda c: c["figures"]["curves"].update(rho=NAN), "figures.curves.rho", "not a finite number"),
@@ -59,7 +68,7 @@ BAD_CONFIGS = [
     (lambda c: c["data"].update(burn_in=70000), "data.burn_in", "exceed data.max_length = 65536"),
     # methods, and projected only where b*(a) exists
     (lambda c: c["train"].update(methods=["newton"]), "train.methods.0", "joint"),
-    (lambda c: c["train"].update(methods=["projected"]), "train.methods", "put projected runs in a block"),
+    (lambda c: c["train"].update(methods=["projected"]), "train.methods", "put those runs in a block"),
     (
         lambda c: c["blocks"]["projected"].update(objectives=["sampled"]),
         "blocks.projected.train.methods",
@@ -108,6 +117,9 @@ def test_theory_and_cli_refuse_bad_inputs(tmp_path, caplog):
 # -- 2. divergence is data --------------------------------------------------------------------------
 
 
+SMALL_SEARCH = {"construction_starts": 1, "random_starts": 0, "iterations": 20, "hops": 0}  # a quick reference
+
+
 def job(**over):
     j = json.loads((REPO / "tests" / "data" / "job.json").read_text())
     j.update(over)
@@ -117,10 +129,11 @@ def job(**over):
 def test_diverged_runs_are_counted_and_excluded(tmp_path):
     out = jobs.train_job(job(train={**job()["train"], "lr": [0.01, 1e6]}))
     storage.write_json(out, tmp_path / "runs.json")
-    storage.write_json(
-        {"cells": [jobs.theory_cell(4, 8, 0.5, [1.0], {"refine_starts": 1, "iterations": 5})]}, tmp_path / "th.json"
+    storage.write_json({"cells": [jobs.theory_cell(4, 8, 0.5, [1.0])]}, tmp_path / "th.json")
+    storage.write_json(jobs.reference_job("exact", 0.5, 4, [8], SMALL_SEARCH), tmp_path / "ref.json")
+    t = aggregation.aggregate(
+        [tmp_path / "runs.json"], [tmp_path / "th.json"], [tmp_path / "ref.json"], tmp_path / "tables"
     )
-    t = aggregation.aggregate([tmp_path / "runs.json"], [tmp_path / "th.json"], tmp_path / "tables")
     runs, summary = t["runs"], t["summary"]
     assert (runs[runs.lr == 1e6].status == "diverged").all()
     assert runs[runs.lr == 1e6].objective_loss.isna().all()
@@ -184,6 +197,8 @@ def test_learning_rate_is_chosen_on_the_training_loss_not_a_reported_one(tmp_pat
         status="ok",
         test_mse=0.9,
         filter_width=np.nan,
+        objective_optimal_loss=0.5,
+        objective_optimal_certified=False,
     )
     runs = pd.DataFrame(
         [
@@ -201,10 +216,11 @@ def test_learning_rate_is_chosen_on_the_training_loss_not_a_reported_one(tmp_pat
             )
         ]
     )
-    th = aggregation.theory_table(
-        [jobs.theory_cell(4, 8, 0.0, [1.0], {"refine_starts": 1, "iterations": 2}, {"t_eval": 16, "burn_in": 0})]
-    )
-    row = aggregation.summary_table(runs, th).iloc[0]
+    window = {"t_eval": 16, "burn_in": 0}
+    th = aggregation.theory_table([jobs.theory_cell(4, 8, 0.0, [1.0], window)])
+    refs = [jobs.reference_job(o, 0.0, 4, [8], SMALL_SEARCH, window)["references"] for o in ["exact", "sampled"]]
+    row = aggregation.summary_table(runs.assign(family="complex", parameterisation="exp-exp"), th,
+                                    aggregation.reference_table(refs[0] + refs[1])).iloc[0]  # fmt: skip
     assert row.lr == 0.01 and row["mean"] == 0.9 and row.lr_selected_on == aggregation.LR_SELECTED_ON
 
 

@@ -5,7 +5,7 @@ import pytest
 from scipy.linalg import cholesky, toeplitz
 from scipy.signal import lfilter
 
-from shiftbench import signals, theory
+from shiftbench import reference, signals, theory
 
 
 def random_poles(S, rng, r_max=0.99):
@@ -256,12 +256,20 @@ def test_reference_lower_bound_and_s1_optimum():
 
 @pytest.mark.parametrize("rho", [0.0, 0.3, 0.9])
 def test_lower_bound_below_optimal_loss(rho):
+    """Every draw has an informative bound (K past (S+1)(1+rho)/(1-rho)), so none passes by the clip at 0;
+    random poles near the circle, and the reference search's near-optimal poles, stay above it."""
     rng = np.random.default_rng(int(rho * 10))
     for _ in range(20):
-        S = int(rng.integers(1, 12))
-        K = int(rng.integers(S + 1, 20 * S + 2))
+        S = int(rng.integers(1, 6))
+        K = int(rng.integers(2, 4) * (S + 1) * (1 + rho) / (1 - rho))
+        bound = theory.lower_bound(S, K, rho)
+        assert bound > 0
         a = random_poles(S, rng, r_max=0.999)
-        assert theory.lower_bound(S, K, rho) <= theory.optimal_loss(a, K, rho) + 1e-12
+        assert bound <= theory.optimal_loss(a, K, rho) + 1e-12
+    for S in [2, 3]:
+        K = int(3 * (S + 1) * (1 + rho) / (1 - rho))
+        best = reference.search("exact", S, K, rho, random_starts=1, construction_starts=1, hops=0)["value"]
+        assert 0 < theory.lower_bound(S, K, rho) <= best
 
 
 @pytest.mark.parametrize("S,K", [(21, 400), (51, 2000), (101, 2000)])

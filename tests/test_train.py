@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from shiftbench import inits, objectives, search, signals, theory, train
+from shiftbench import inits, objectives, reference, signals, theory, train
 
 
 def spec(**over):
@@ -30,8 +30,8 @@ def test_short_run_from_optimal_uncertainty_init_does_not_get_worse():
     assert rec["objective_loss"] == rec["stationary_loss"]  # the exact objective is the stationary loss
 
 
-def test_tiny_problem_recovers_95_percent_of_best_known():
-    best = search.best_known(objectives.Stationary(12, 0.9), 3)["value"]
+def test_tiny_problem_recovers_95_percent_of_the_reference():
+    best = reference.search("exact", 3, 12, 0.9)["value"]
     rec = train.train_run(spec(S=3, K=12, rho=0.9, init_params={"r_min": 0.5, "r_max": 0.99}, lr=0.02, steps=1500))
     assert rec["status"] == "ok"
     assert 1 - rec["objective_loss"] >= 0.95 * (1 - best)
@@ -103,24 +103,6 @@ def test_runs_are_reproducible():
     run = spec(objective="sampled", lr=1e-3, t_eval=30, seed=5)
     r1, r2 = train.train_run(run, x, x), train.train_run(run, x, x)
     assert r1["curve"] == r2["curve"] and r1["objective_loss"] == r2["objective_loss"]
-
-
-def test_best_known_beats_the_construction_and_respects_the_bound():
-    r = search.best_known(objectives.Stationary(64, 0.0), 8)
-    a, b = theory.construction(8, 64)
-    assert theory.lower_bound(8, 64) <= r["value"] <= theory.optimal_loss(a, 64) <= theory.exact_loss(a, b, 64)
-    poles = np.array([complex(*z) for z in r["poles"]])
-    assert theory.optimal_loss(poles, 64) == pytest.approx(r["value"], abs=1e-14)
-    assert r["certified"] and "construction" in r["source"]
-
-
-def test_window_best_known_is_the_window_optimum_of_its_poles():
-    window = objectives.Window(K=16, rho=0.7, length=48, t_eval=32)
-    r = search.best_known(window, 4)
-    poles = np.array([complex(*z) for z in r["poles"]])
-    assert r["value"] == pytest.approx(theory.finite_window_optimal_loss(poles, 16, 0.7, 48, 32), abs=1e-14)
-    a, _ = theory.construction(4, 16)
-    assert r["value"] <= theory.finite_window_optimal_loss(a, 16, 0.7, 48, 32)
 
 
 def test_unevaluable_loss_is_recorded_as_failed():

@@ -11,7 +11,7 @@ from conftest import REPO, TINY, read_tables, snakemake
 from scipy.linalg import toeplitz
 from scipy.signal import lfilter
 
-from shiftbench import aggregation, plots, signals, theory
+from shiftbench import aggregation, claims, plots, signals, theory
 from shiftbench import config as sbconfig
 from shiftbench.config import load_config
 
@@ -57,7 +57,10 @@ def test_rho_values_reach_every_table_unchanged(tmp_path):
         "objectives": ["sampled"],
         "train": {"seeds": [0], "lr": [0.01], "steps": 4, "batch_size": 4, "log_every": 2},
         "data": {"n_train": 8, "n_test": 8, "t_eval": 4},
-        "theory": {"alphas": [1.0], "best_known": {"spacings": [1.0], "refine_starts": 1, "iterations": 2}},
+        "theory": {
+            "alphas": [1.0],
+            "reference": {"construction_starts": 1, "random_starts": 0, "iterations": 2, "hops": 0},
+        },  # fmt: skip
         "figures": {
             "kernels_S": 2,
             "curves": {"S": 2, "K": 4, "rho": rhos[1]},
@@ -123,7 +126,8 @@ def test_tables_have_their_schema_and_rows(tiny_run):
         "shiftbench_version",
     ]:
         assert col in runs.columns, col
-    assert set(runs.status) <= {"ok", "diverged"} and set(runs.method) == {"joint", "projected"}
+    assert set(runs.status) <= {"ok", "diverged"} and set(runs.method) == {"joint", "projected", "reseed"}
+    assert set(runs.family) == {"complex", "real"} and set(runs.parameterisation) == {"exp-exp", "zoh"}
     ok = runs[runs.status == "ok"]
     assert len(ok) > 0.9 * len(runs)
     assert np.all(np.isfinite(ok[["objective_loss", "stationary_loss", "final_train_loss", "initial_objective_loss"]]))
@@ -132,16 +136,21 @@ def test_tables_have_their_schema_and_rows(tiny_run):
     # curves: one point every log_every steps; params: S poles per ok run
     assert len(t["curves"]) == (ok.steps // cfg["train"]["log_every"] + 1).sum()
     assert len(t["params"]) == ok.S.sum()
-    # theory: per cell a bound, constructions for both readouts and every alpha, a best known for each
-    # objective trained there (the window one only where the sampled objective is)
+    # theory: per cell a bound, the Laguerre limit, constructions for both readouts and every alpha, the
+    # construction's window optimum where the sampled objective is trained
     q = t["theory"].groupby("quantity").size()
     n_cells = len(sbconfig.all_cells(cfg))
     n_sampled = len({c for b in blocks if "sampled" in b.objectives for c in b.cells()})
-    assert q["lower_bound"] == q["best_known"] == n_cells
-    assert q["best_known_window"] == q["construction_window_optimal"] == n_sampled
+    assert q["lower_bound"] == q["laguerre_limit"] == n_cells and q["construction_window_optimal"] == n_sampled
     assert q["construction_paper"] == q["construction_optimal"] == n_cells * len(cfg["theory"]["alphas"])
-    best = t["theory"][t["theory"].quantity.str.startswith("best_known")]
-    assert best.note.str.contains("numerical, not a bound").all() and (best.source != "").all()
+    # reference: the complex stationary one of every cell, and one per family and objective trained there
+    ref = t["reference"]
+    assert ref.set_index(["family", "objective", "S", "K", "rho"]).index.is_unique
+    assert len(ref[(ref.family == "complex") & (ref.objective == "exact")]) == n_cells
+    assert len(ref[ref.objective == "sampled"]) == n_sampled * 2  # complex and real variants trained there
+    assert (ref.value >= ref.lower_bound - 1e-12)[ref.objective == "exact"].all()
+    real = ref[ref.family == "real"]
+    assert len(real) and np.isfinite(real.family_gain).all() and (real.family_gain <= 1 + 1e-9).all()
     s = t["summary"]
     assert len(s) == sum(len(b.cells()) * len(b.objectives) * len(b.variants) * len(b.train["methods"]) for b in blocks)
     for col in [
@@ -155,12 +164,15 @@ def test_tables_have_their_schema_and_rows(tiny_run):
         "ci_high",
         "min",
         "max",
-        "best_known",
-        "best_known_source",
+        "reference",
+        "reference_certified",
+        "beats_reference",
         "gap",
         "recovered",
+        "complex_reference",
+        "recovered_vs_complex",
         "stationary_mean",
-        "stationary_best_known",
+        "stationary_reference",
         "stationary_recovered",
         "best_construction",
         "lower_bound",
@@ -169,8 +181,11 @@ def test_tables_have_their_schema_and_rows(tiny_run):
         "lr_selected_on",
     ]:
         assert col in s.columns, col
-    np.testing.assert_allclose(s.gap, s["mean"] - s.best_known)
-    np.testing.assert_allclose(s.recovered, (1 - s["mean"]) / (1 - s.best_known))
+    np.testing.assert_allclose(s.gap, s["mean"] - s.reference)
+    np.testing.assert_allclose(s.recovered, (1 - s["mean"]) / (1 - s.reference))
+    # every summary row's reference is the reference table's value of its family, objective and cell
+    looked_up = ref.set_index(["family", "objective", "S", "K", "rho"]).value
+    np.testing.assert_array_equal(s.reference, looked_up.loc[list(zip(s.family, s.objective, s.S, s.K, s.rho))])
     assert (s.lr_selected_on == aggregation.LR_SELECTED_ON).all()
 
 
@@ -226,8 +241,29 @@ def test_claims_follow_the_init_not_the_variant_id(tiny_run):
     t = aggregation.load_tables(Path(tiny_run) / "results" / "tables")
     names = {"uncertainty": "regular-phases", "lru-ring": "ring"}
     renamed = {k: v.replace({"variant": names}) if "variant" in v else v for k, v in t.items()}
-    claims = plots.claims_table(renamed, load_config(TINY))
-    assert claims.claim.str.contains("regular-phases").any() and claims.claim.str.contains("ring").any()
+    table = claims.claims_table(renamed, load_config(TINY))
+    assert table.claim.str.contains("regular-phases").any() and table.claim.str.contains("ring").any()
+
+
+def test_claims_fail_on_the_tiny_study_with_its_inits_swapped(tiny_run):
+    """Real tables of the tiny study, the two inits' labels swapped: random poles near the circle now
+    carry the regular-phase label, so that claim is false by construction and must not be supported."""
+    t = aggregation.load_tables(Path(tiny_run) / "results" / "tables")
+    cfg = load_config(TINY)
+    claim = "Regularly spaced phases"
+    honest = claims.claims_table(t, cfg)
+    honest = honest[honest.claim.str.contains(claim) & honest.claim.str.contains("sampled, joint")]
+    assert (honest.verdict != "contradicted").all()
+    swap = {"uncertainty": "lru-ring", "lru-ring": "uncertainty"}
+    swapped = {k: v.assign(init=v.init.replace(swap)) if "init" in v else v for k, v in t.items()}
+    rows = claims.claims_table(swapped, cfg)
+    rows = rows[rows.claim.str.contains(claim)]
+    assert len(rows) and rows.verdict.isin(["contradicted", "inconclusive"]).all(), rows.to_string()
+    assert (rows.verdict == "contradicted").any()  # at rho = 0.7 the sign test has power even here
+    # and the reference claim: lower one reference below a run, and the flag must fire
+    s = t["summary"]
+    beaten = aggregation.summary_table(t["runs"], t["theory"], t["reference"].assign(value=0.0))
+    assert beaten.beats_reference.any() and not s.beats_reference.any()
 
 
 def test_datasets_have_checksummed_sidecars(tiny_run):
@@ -243,8 +279,9 @@ def test_figures_and_report(tiny_run):
     figs = Path(tiny_run) / "reports" / "figures"
     pngs = sorted(figs.glob("*.png"))
     assert len(pngs) == 8 and all(p.stat().st_size > 10_000 for p in pngs)
-    claims = (figs / "claims.html").read_text()
-    assert "slope" in claims and "lru-ring" in claims
+    html = (figs / "claims.html").read_text()
+    assert "slope" in html and "lru-ring" in html and "reference" in html
+    assert "tightness" in (figs / "theory_checks.html").read_text()
     prov = (figs / "provenance.html").read_text()
     assert "config hash" in prov and "torch_version" in prov
     snakemake(tiny_run, "--report", "reports/report.html")

@@ -34,6 +34,7 @@ wildcard_constraints:
     S=r"\d+",
     seed=r"\d+",
     objective="|".join(sbconfig.schema_node("objectives", 0)["enum"]),
+    family="complex|real",
     variant="|".join(map(re.escape, config["inits"])),
 
 
@@ -72,26 +73,33 @@ def theory_outputs():
 
 
 def reference_cells():
-    """(objective, rho, S, K) of every reference the summary needs: the stationary one of every cell
-    (its stationary columns), and that of each objective trained at the cell."""
-    cells = {("exact", rho, S, K) for rho, S, K in CELLS}
-    cells |= {(o, rho, S, K) for b in BLOCKS.values() for o in b.objectives for rho, S, K in b.cells()}
+    """(family, objective, rho, S, K) of every reference the summary needs: the complex family's
+    stationary one of every cell (the stationary columns, and what real poles are set against), and
+    that of each objective and pole family trained at the cell."""
+    cells = {("complex", "exact", rho, S, K) for rho, S, K in CELLS}
+    for b in BLOCKS.values():
+        families = {config["inits"][v]["family"] for v in b.variants}
+        cells |= {(f, o, *cell) for f in families for o in [*b.objectives, "exact"] for cell in b.cells()}
     return sorted(cells)
 
 
 def reference_outputs():
-    jobs = sorted({(o, sbconfig.float_label(rho), S) for o, rho, S, _ in reference_cells()})
-    return [f"results/reference/{o}/rho{rho}/S{S}.json" for o, rho, S in jobs]
+    jobs = sorted({(f, o, sbconfig.float_label(rho), S) for f, o, rho, S, _ in reference_cells()})
+    return [f"results/reference/{f}/{o}/rho{rho}/S{S}.json" for f, o, rho, S in jobs]
 
 
 def reference_Ks(w):
-    return [K for o, rho, S, K in reference_cells() if o == w.objective and rho == RHOS[w.rho] and S == int(w.S)]
+    return [
+        K
+        for f, o, rho, S, K in reference_cells()
+        if (f, o, rho, S) == (w.family, w.objective, RHOS[w.rho], int(w.S))
+    ]
 
 
 def committed_references(w):
     """The committed references of a reference job's cells (its inputs: a changed file reruns it)."""
     window = WINDOW if w.objective == "sampled" else None
-    keys = [sbreference.cell_key(w.objective, RHOS[w.rho], int(w.S), K, window) for K in reference_Ks(w)]
+    keys = [sbreference.cell_key(w.objective, RHOS[w.rho], int(w.S), K, window, w.family) for K in reference_Ks(w)]
     return [str(p) for p in map(sbreference.committed_path, keys) if p.exists()]
 
 

@@ -1,15 +1,15 @@
 rule reference:
-    """The reference of every K of one (objective, rho, S): an independent search over poles that
+    """The reference of every K of one (pole family, objective, rho, S): an independent search over poles that
     depends on nothing learned. A committed reference (shiftbench/references/) is loaded and
     re-verified from its poles instead; a file that does not match its poles fails the job."""
     input:
         committed=committed_references,
     output:
-        "results/reference/{objective}/rho{rho}/S{S}.json",
+        "results/reference/{family}/{objective}/rho{rho}/S{S}.json",
     log:
-        "logs/reference/{objective}/rho{rho}/S{S}.log",
+        "logs/reference/{family}/{objective}/rho{rho}/S{S}.log",
     benchmark:
-        "results/benchmarks/reference/{objective}/rho{rho}/S{S}.tsv"
+        "results/benchmarks/reference/{family}/{objective}/rho{rho}/S{S}.tsv"
     conda:
         "../envs/shiftbench.yaml"
     threads: 1
@@ -23,5 +23,5 @@ rule reference:
         options=sbconfig.canonical(config["theory"]["reference"]),
         window=lambda w: f"--window {shlex.quote(sbconfig.canonical(WINDOW))}" if w.objective == "sampled" else "",
     shell:
-        "shiftbench reference --objective {wildcards.objective} --rho {params.rho} --S {params.S} --Ks {params.Ks}"
+        "shiftbench reference --family {wildcards.family} --objective {wildcards.objective} --rho {params.rho} --S {params.S} --Ks {params.Ks}"
         " --options {params.options:q} {params.window} --out {output} > {log} 2>&1"
