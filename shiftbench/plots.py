@@ -2,9 +2,9 @@
 
 Every entry of ``outputs.FIGURES`` is drawn by the function of the same stem here, called as
 ``fig(t, cfg, path)`` with the tables ``t`` and the validated config. A learned filter is always
-shown against the optimum of the objective it was trained on (``objective_loss`` against that
-objective's reference, ``shiftbench.reference``); the stationary loss appears beside it, labelled. Inits are found by what
-they are (the ``init`` column), never by their variant id.
+shown against the reference of the objective it was trained on (``objective_loss`` against that
+objective's ``shiftbench.reference``); the stationary loss appears beside it, labelled. Inits are
+found by what they are (the ``init`` column), never by their variant id.
 """
 
 from __future__ import annotations

@@ -234,7 +234,7 @@ def cluster_search(S: int, K: int, rho: float, sizes) -> dict:
     for m in (m for m in sizes if m <= S):
         p0 = grid[np.argmin([loss([p], 1) for p in grid])]
         x0 = p0 * (1 - 0.1 * (1 - p0) * np.linspace(-1, 1, m))  # spread a little around the best single pole
-        res = scipy.optimize.minimize(lambda p: loss(p, m), x0, method="L-BFGS-B",
+        res = scipy.optimize.minimize(loss, x0, args=(m,), method="L-BFGS-B",
                                       bounds=[(-1 + 1e-12, 1 - 1e-4 / K)] * m)  # fmt: skip
         if res.fun < best["value"]:
             a = poles(np.sort(res.x)[::-1], m)

@@ -90,9 +90,7 @@ def reference_outputs():
 
 def reference_Ks(w):
     return [
-        K
-        for f, o, rho, S, K in reference_cells()
-        if (f, o, rho, S) == (w.family, w.objective, RHOS[w.rho], int(w.S))
+        K for f, o, rho, S, K in reference_cells() if (f, o, rho, S) == (w.family, w.objective, RHOS[w.rho], int(w.S))
     ]
 
 
