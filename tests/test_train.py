@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from shiftbench import inits, objectives, reference, signals, theory, train
+from shiftbench import inits, reference, signals, theory, train
 
 
 def spec(**over):
