@@ -158,6 +158,7 @@ def claims_table(t, cfg) -> pd.DataFrame:
     ))  # fmt: skip
 
     rows += _method_claims(s, alpha)
+    rows += family_claims(t["reference"], alpha, rules["slope_tolerance"])
     status = t["runs"].status.value_counts()
     rows.append((
         "Diverged or numerically failed training runs (excluded from every mean)",
@@ -213,6 +214,43 @@ def _method_claims(s: pd.DataFrame, alpha: float) -> list[tuple]:
                 f"mean recovered: {worse} {g[worse].mean():.3f}, {better} {g[better].mean():.3f}. "
                 + _sign_evidence(f"{better} higher", wins, n, p, alpha),
             ))  # fmt: skip
+    return rows
+
+
+def family_gains(reference: pd.DataFrame, objective: str = "exact") -> pd.DataFrame:
+    """Per cell where both families have a reference: both values and family_gain = (1 - L_real)/(1 - L_complex)."""
+    r = reference[reference.objective == objective].pivot_table(index=CELL, columns="family", values="value")
+    if not {"complex", "real"} <= set(r.columns):
+        return pd.DataFrame(columns=[*CELL, "complex", "real", "family_gain", "K_over_S"])
+    r = r.dropna(subset=["complex", "real"]).reset_index()
+    return r.assign(family_gain=(1 - r.real) / (1 - r.complex), K_over_S=r.K / r.S)
+
+
+def family_claims(reference: pd.DataFrame, alpha: float, tol: float) -> list[tuple]:
+    """What complex poles buy, from the references of both families (no learned run in them)."""
+    g = family_gains(reference)
+    if g.empty:
+        return []
+    verdict, wins, n, p = sign_test(g.real - g.complex, alpha)
+    rows = [(
+        "[exact, references] Complex poles capture more of the signal than real poles at equal state size S",
+        verdict,
+        f"family_gain (1 - L_real)/(1 - L_complex) from {g.family_gain.min():.3f} to {g.family_gain.max():.3f}. "
+        + _sign_evidence("complex lower", wins, n, p, alpha),
+    )]  # fmt: skip
+    for (ratio, rho), d in g.groupby(["K_over_S", "rho"]):
+        if d.S.nunique() < 3:
+            continue
+        fit = stats.linregress(np.log(d.S), np.log(d.family_gain))
+        lo, hi = t_interval(fit.slope, fit.stderr, len(d) - 2)
+        trend = "decays" if hi < 0 else "grows" if lo > 0 else "constant" if -tol <= lo and hi <= tol else "unclear"
+        rows.append((
+            f"[exact, references] At K/S = {ratio:g}, rho = {rho:g}: the real family's gain is constant in S",
+            {"constant": "supported", "decays": "contradicted", "grows": "contradicted"}.get(trend, "inconclusive"),
+            f"log family_gain on log S over S = {sorted(d.S)}: slope {fit.slope:.3f}, 95% CI [{lo:.3f}, {hi:.3f}] "
+            f"({trend}). Rule: supported (constant) if the CI lies within ± slope_tolerance = {tol:g}; "
+            "contradicted if it excludes 0 (decays below 0, grows above); inconclusive otherwise",
+        ))  # fmt: skip
     return rows
 
 

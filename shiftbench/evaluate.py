@@ -10,13 +10,12 @@ feed-through only changes lag 0 of the kernel, e -> e + d delta_0, so for AR(1) 
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 import numpy as np
 import pandas as pd
 
-from . import theory
+from . import reference, theory
 from .readers import Layer, LayerError
 
 log = logging.getLogger("shiftbench")
@@ -72,17 +71,6 @@ def optimal_loss_with_feedthrough(a, K: int, rho: float) -> float:
     return float(1 - np.sum(np.abs(f) ** 2))
 
 
-def _reference_lookup():
-    # reference: see shiftbench.reference (its own issue); until it exists every reference is NaN
-    try:
-        module = importlib.import_module("shiftbench.reference")
-    except ModuleNotFoundError as err:
-        if err.name != "shiftbench.reference":
-            raise
-        return None
-    return getattr(module, "lookup", None)
-
-
 def _check(Ks, rhos, window):
     """Lags, rhos and window as ints and floats, or ValueError naming the bad values."""
     Ks, rhos = list(Ks), [float(r) for r in rhos]
@@ -105,14 +93,13 @@ def _fraction(x: float, y: float) -> float:
 def evaluate(layer: Layer, Ks, rhos, window: int | None = None) -> pd.DataFrame:
     """One row per (K, rho): the columns of ``COLUMNS`` (and ``window``, ``window_loss`` with a window)."""
     Ks, rhos, window = _check(Ks, rhos, window)
-    lookup = _reference_lookup()
     rows = []
     for K in Ks:
         for rho in rhos:
             loss = stationary_loss(layer, K, rho)
             optimum = theory.optimal_loss(layer.a, K, rho)
-            found = None if lookup is None else lookup(layer.S, K, rho, objective="exact", family=layer.family)
-            reference = np.nan if found is None else float(found["value"])
+            found = reference.lookup(layer.S, K, rho, objective="exact", family=layer.family)
+            ref = np.nan if found is None else float(found["value"])
             row = {
                 "K": K,
                 "rho": rho,
@@ -121,10 +108,10 @@ def evaluate(layer: Layer, Ks, rhos, window: int | None = None) -> pd.DataFrame:
                 "loss": loss,
                 "optimal_loss": optimum,
                 "optimal_loss_d": optimal_loss_with_feedthrough(layer.a, K, rho),
-                "reference": reference,
+                "reference": ref,
                 "lower_bound": theory.lower_bound(layer.S, K, rho),
-                "recovered": _fraction(1 - loss, 1 - reference),
-                "recovered_optimal": _fraction(1 - optimum, 1 - reference),
+                "recovered": _fraction(1 - loss, 1 - ref),
+                "recovered_optimal": _fraction(1 - optimum, 1 - ref),
                 "recovered_own": _fraction(1 - loss, 1 - optimum),
             }
             if window is not None:

@@ -25,6 +25,7 @@ FIGURES = {
     "fig4_learning_curves.png": "4. Learned vs theory",
     "fig6_loss_vs_S_over_K.png": "4. Learned vs theory",
     "fig7_loss_vs_smoothness.png": "4. Learned vs theory",
+    "fig9_real_vs_complex.png": "4. Learned vs theory",
 }
 
 

@@ -28,6 +28,7 @@ from .claims import (
     REGULAR,
     WIDTH_SUBSET,
     claims_table,
+    family_gains,
     frequency_ratio,
     selected_runs,
     width_fit,
@@ -355,6 +356,53 @@ def fig8_width_vs_K_over_S(t, cfg, path):
     )
     log_axis(ax)
     ax.legend(fontsize=7, title="dashed: construction FWHM per S", title_fontsize=7)
+    _save(fig, path)
+
+
+# -- Figure 9 ---------------------------------------------------------------------------------------
+def fig9_real_vs_complex(t, cfg, path):
+    """Captured signal 1 - L against S at fixed K/S, per rho: each family's reference, the Laguerre limit,
+    the rigorous bound, and the learned runs of the exact objective per family, init and parameterisation."""
+    ref = t["reference"][t["reference"].objective == "exact"].assign(K_over_S=lambda d: d.K / d.S)
+    th = theory_wide(t["theory"]).reset_index().assign(K_over_S=lambda d: d.K / d.S)
+    s = t["summary"][t["summary"].objective == "exact"].dropna(subset=["mean"]).assign(K_over_S=lambda d: d.K / d.S)
+    ratios, rhos = sorted(ref.K_over_S.unique()), sorted(ref.rho.unique())
+    fig, axes = plt.subplots(len(rhos), len(ratios), figsize=(3.8 * len(ratios), 3.3 * len(rhos)), squeeze=False)
+    colours = init_colours(s.variant.unique())
+    markers = {"exp-exp": "o", "zoh": "s"}
+    for row, rho in zip(axes, rhos):
+        for ax, ratio in zip(row, ratios):
+            for family, style in [("complex", "k-"), ("real", "k--")]:
+                d = ref[(ref.family == family) & (ref.rho == rho) & (ref.K_over_S == ratio)].sort_values("S")
+                ax.plot(d.S, 1 - d.value, style, marker="^", ms=4, label=f"reference, {family} poles")
+            d = th[(th.rho == rho) & (th.K_over_S == ratio)].sort_values("S")
+            ax.plot(d.S, 1 - d.laguerre_limit, "k:", label="Laguerre limit (one repeated real pole)")
+            bound = d[np.isfinite(d.lower_bound)]
+            ax.plot(bound.S, 1 - bound.lower_bound, color="grey", lw=1, label="1 - lower bound (rigorous)")
+            runs = s[(s.rho == rho) & (s.K_over_S == ratio)]
+            for (variant, method, param), g in runs.groupby(["variant", "method", "parameterisation"]):
+                ax.scatter(g.S, 1 - g["mean"], color=colours[variant], marker=markers.get(param, "o"),
+                           facecolors="none" if method != "joint" else colours[variant], s=22,
+                           label=f"{variant} ({method}, {param})")  # fmt: skip
+            ax.set(xscale="log", ylim=(0, 1), title=f"K/S = {ratio:g}, rho = {rho:g}", xlabel="S",
+                   ylabel="captured signal 1 - L")  # fmt: skip
+            Ss = sorted(set(ref[(ref.rho == rho) & (ref.K_over_S == ratio)].S))
+            if Ss:
+                ax.set_xticks(Ss, [str(S) for S in Ss])
+            ax.minorticks_off()
+    gains = family_gains(t["reference"])
+    fig.suptitle(
+        "What complex poles buy: captured signal 1 - L against S at fixed K/S (exact objective; hollow markers: "
+        "projected or reseed)\n"
+        + (
+            f"family_gain (1 - L_real)/(1 - L_complex) of the references: {gains.family_gain.min():.3f} to "
+            f"{gains.family_gain.max():.3f}"
+            if len(gains)
+            else ""
+        )  # fmt: skip
+    )
+    fig.tight_layout()
+    figure_legend(fig, axes)
     _save(fig, path)
 
 

@@ -236,9 +236,14 @@ def cluster_search(S: int, K: int, rho: float, sizes) -> dict:
         x0 = p0 * (1 - 0.1 * (1 - p0) * np.linspace(-1, 1, m))  # spread a little around the best single pole
         res = scipy.optimize.minimize(loss, x0, args=(m,), method="L-BFGS-B",
                                       bounds=[(-1 + 1e-12, 1 - 1e-4 / K)] * m)  # fmt: skip
-        if res.fun < best["value"]:
-            a = poles(np.sort(res.x)[::-1], m)
-            best = {"value": loss(res.x, m), "poles": a, "repeated": "jordan", "start": f"{m} coinciding cluster(s)"}
+        p = np.sort(res.x)[::-1]  # the larger clusters (when m does not divide S) to the slower poles
+        if loss(p, m) < best["value"]:  # scored as stored: the value is that of these very poles
+            best = {
+                "value": loss(p, m),
+                "poles": poles(p, m),
+                "repeated": "jordan",
+                "start": f"{m} coinciding cluster(s)",
+            }
     return best
 
 

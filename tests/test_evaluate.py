@@ -9,7 +9,6 @@ import logging
 import math
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,7 @@ import pytest
 import torch
 from scipy.linalg import toeplitz
 
-from shiftbench import cli, evaluate, readers, theory
+from shiftbench import cli, evaluate, readers, reference, theory
 
 RHOS = [0.0, 0.5, 0.9]
 
@@ -161,38 +160,37 @@ def test_s4d_kernel_matches_s4d_formula_and_losses(tmp_path):
 
 
 @pytest.mark.parametrize("rho", RHOS)
-def test_construction_with_optimal_readout_recovers_all_of_its_poles(rho, monkeypatch):
+def test_construction_with_optimal_readout_recovers_all_of_its_poles(rho):
     S, K = 16, 64
     a, _ = theory.construction(S, K)
     layer = readers.make_layer(a, theory.optimal_readout(a, K, rho), source="test")
-    calls = []
-
-    def lookup(S, K, rho, objective, family):
-        calls.append((S, K, rho, objective, family))
-        return {"value": theory.optimal_loss(a, K, rho)}  # as if these poles were the family's best
-
-    monkeypatch.setitem(sys.modules, "shiftbench.reference", types.SimpleNamespace(lookup=lookup))
     (row,) = evaluate.evaluate(layer, [K], [rho]).itertuples()
-    assert calls == [(S, K, rho, "exact", "complex")]
     assert row.loss == pytest.approx(row.optimal_loss, abs=1e-10)
     assert row.recovered_own == pytest.approx(1.0, abs=1e-9)
-    assert row.recovered == pytest.approx(1.0, abs=1e-9)
-    assert row.recovered_optimal == pytest.approx(1.0, abs=1e-12)
     assert row.lower_bound == theory.lower_bound(S, K, rho)
-    # The paper's own readout is not optimal for its poles: less than 1, and the reference is used.
+    # no reference is committed at S = 16: the columns that need one are NaN, the others are not
+    assert np.isnan(row.reference) and np.isnan(row.recovered) and np.isfinite(row.loss)
+    # The paper's own readout is not optimal for its poles: less than 1.
     paper = readers.make_layer(*theory.construction(S, K), source="paper")
     (row,) = evaluate.evaluate(paper, [K], [rho]).itertuples()
     assert 0 < row.recovered_own < 1 - 1e-4
-    assert row.recovered == pytest.approx((1 - row.loss) / (1 - theory.optimal_loss(a, K, rho)), rel=1e-12)
 
 
-def test_reference_missing_or_absent_gives_nan(monkeypatch):
-    layer = readers.make_layer(*theory.construction(8, 20), source="test")
-    monkeypatch.setitem(sys.modules, "shiftbench.reference", types.SimpleNamespace(lookup=lambda *a, **k: None))
-    assert evaluate.evaluate(layer, [20], [0.0])[["reference", "recovered", "recovered_optimal"]].isna().all(axis=None)
-    monkeypatch.setitem(sys.modules, "shiftbench.reference", None)  # the module does not exist
-    table = evaluate.evaluate(layer, [20], [0.0])
-    assert table[["reference", "recovered"]].isna().all(axis=None) and np.isfinite(table.loss).all()
+@pytest.mark.parametrize("rho", [0.0, 0.7])
+def test_a_layer_at_a_committed_cell_is_set_against_its_reference(rho):
+    """S = 250, K = 250: the committed reference of the cell (re-verified), and its own poles as a layer
+    recover exactly all of it; the construction's poles recover less."""
+    S = K = 250
+    ref = reference.lookup(S, K, rho)
+    assert ref is not None
+    a = np.array([complex(*z) for z in ref["poles"]])
+    (row,) = evaluate.evaluate(readers.make_layer(a, theory.optimal_readout(a, K, rho), source="ref"), [K], [rho])\
+        .itertuples()  # fmt: skip
+    assert row.reference == ref["value"] and row.recovered_optimal == pytest.approx(1.0, abs=1e-9)
+    c = theory.construction(S, K)[0]
+    (row,) = evaluate.evaluate(readers.make_layer(c, theory.optimal_readout(c, K, rho), source="c"), [K], [rho])\
+        .itertuples()  # fmt: skip
+    assert row.recovered == pytest.approx((1 - row.loss) / (1 - ref["value"]), rel=1e-12) and row.recovered < 1
 
 
 @pytest.mark.parametrize("rho", RHOS)
