@@ -18,7 +18,8 @@ for the objective of the cell:
   ``spacings`` in units of pi/K and the ``circle_fractions`` of the spacing 2K/S that fills the
   circle; the best ``construction_starts`` of them by their optimum) and ``random_starts`` seeded random starts:
   phases uniform on (0, pi) and decay rates log-uniform in [0.25/K, 8/K] (the lag's time scale).
-  Their random stream is this module's own (seeded by ``seed`` and the cell), never an init's;
+  Their random stream is this module's own (seeded by ``seed`` and the cell), never an init's. For
+  a window, the committed stationary reference of the same cell (if any) is one more start;
 - then ``hops`` rounds of monotonic basin hopping (scipy's ``basinhopping``) from the best end:
   every variable perturbed uniformly by up to ``hop_size`` (phases in units of pi/K, log-decays),
   minimised again, kept if lower.
@@ -271,6 +272,9 @@ def search(objective: str, S: int, K: int, rho: float, window=None, family: str 
             continue
     scored.sort(key=lambda s: s[0])
     starts = [(label, a) for _, label, a in scored[: options["construction_starts"]]]
+    stationary = lookup(S, K, rho, "exact", family) if objective == "sampled" else None
+    if stationary is not None and stationary.get("repeated", "merge") == "merge":  # itself a search result
+        starts.append(("the committed stationary reference's poles", _complex(stationary["poles"])))
     starts += list(random_starts(S, K, options["random_starts"], options["seed"], pairs, rho))
     ends, bounds = [], _bounds(pairs, n_real, K)
     local = {"method": "L-BFGS-B", "jac": True, "bounds": bounds,
