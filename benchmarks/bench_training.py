@@ -72,7 +72,7 @@ def main():
     rows = []
     for S, ratio, rho in itertools.product(args.S, args.ratios, args.rho):
         K = ratio * S
-        ref = jobs.reference_job("exact", rho, S, [K], {})["references"][0]  # committed, or searched here
+        ref = jobs.reference_job("exact", rho, [[S, K]], {})["references"][0]  # committed, or searched here
         cell = []
         for (name, init), method in itertools.product(INITS.items(), LEARNING_RATES):
             # each method at each of its lrs; the one with the lowest final training loss (for the exact

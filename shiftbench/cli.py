@@ -6,7 +6,7 @@ This module only parses arguments; every subcommand calls one function of ``shif
     shiftbench dataset   --rho 0.7 --lengths 96 192 --n-train 256 --n-test 512 --seed 0 --outdir results/data/rho0.7
     shiftbench train     --job '{"S": 8, "Ks": [16, 32], ...}' --train tr16.npy tr32.npy --test ... --out runs.json
     shiftbench theory    --rho 0.7 --S 8 --Ks 16 32 --alphas 0.5 1 --window '{"t_eval": 64, "burn_in": 0}' --out th.json
-    shiftbench reference --objective exact --rho 0.7 --S 8 --Ks 16 32 --options '{"hops": 5}' --out ref.json
+    shiftbench reference --objective exact --rho 0.7 --cells '[[8, 16], [8, 32]]' --options '{"hops": 5}' --out ref.json
     shiftbench aggregate --runs runs/*.json --theory theory/*.json --references ref/*.json --outdir results/tables
     shiftbench figures   --tables results/tables --config config.yaml --outdir reports/figures
     shiftbench provenance --config config.yaml --commit abc123 --out reports/figures/provenance.html
@@ -51,7 +51,7 @@ def _reference(args):
     from .jobs import reference_job
 
     window = json.loads(args.window) if args.window else None
-    reference_job(args.objective, args.rho, args.S, args.Ks, json.loads(args.options), window, args.family,
+    reference_job(args.objective, args.rho, json.loads(args.cells), json.loads(args.options), window, args.family,
                   args.recompute, args.save, args.out)  # fmt: skip
 
 
@@ -122,12 +122,11 @@ def main(argv=None):
 
     rf = sub.add_parser(
         "reference",
-        help="the reference of the (S, K) cells of one objective, rho and S: committed and re-verified, or searched",
+        help="the reference of (S, K) cells of one objective and rho: committed and re-verified, or searched",
     )
     rf.add_argument("--objective", choices=["exact", "sampled"], required=True)
     rf.add_argument("--rho", type=float, required=True)
-    rf.add_argument("--S", type=int, required=True)
-    rf.add_argument("--Ks", type=int, nargs="+", required=True)
+    rf.add_argument("--cells", required=True, help="JSON [[S, K], ...]: the cells, e.g. '[[250, 250], [250, 500]]'")
     rf.add_argument("--family", choices=["complex", "real"], default="complex")
     rf.add_argument("--options", default="{}", help="JSON options of the search (theory.reference)")
     rf.add_argument("--window", help='JSON {"t_eval": T, "burn_in": B} of the sampled objective')

@@ -110,9 +110,10 @@ def train_job(job: dict, train_paths=None, test_paths=None, threads: int = 1) ->
     return {"job": job, "runs": runs}
 
 
-def reference_job(objective: str, rho: float, S: int, Ks, options: dict, window=None, family="complex",
+def reference_job(objective: str, rho: float, cells, options: dict, window=None, family="complex",
                   recompute: bool = False, save: bool = False, out=None) -> dict:  # fmt: skip
-    """The reference of every K of one (objective, rho, S, family): committed and re-verified, or searched.
+    """The reference of every (S, K) of ``cells`` at one (objective, rho, family): committed and
+    re-verified, or searched.
 
     ``recompute`` searches even where a reference is committed; ``save`` writes each searched one into
     the package's committed references, with the command line, options and commit that made it;
@@ -124,8 +125,10 @@ def reference_job(objective: str, rho: float, S: int, Ks, options: dict, window=
     from . import reference
 
     command = "shiftbench " + shlex.join(sys.argv[1:])
+    if not cells:
+        raise ValueError("a reference job needs at least one (S, K) cell")
     found = []
-    for K in Ks:
+    for S, K in cells:
         ref = None if recompute else reference.lookup(S, K, rho, objective, family, window)
         if ref is not None:
             found.append({**ref, "committed": True})

@@ -130,7 +130,7 @@ def test_diverged_runs_are_counted_and_excluded(tmp_path):
     out = jobs.train_job(job(train={**job()["train"], "lr": [0.01, 1e6]}))
     storage.write_json(out, tmp_path / "runs.json")
     storage.write_json({"cells": [jobs.theory_cell(4, 8, 0.5, [1.0])]}, tmp_path / "th.json")
-    storage.write_json(jobs.reference_job("exact", 0.5, 4, [8], SMALL_SEARCH), tmp_path / "ref.json")
+    storage.write_json(jobs.reference_job("exact", 0.5, [[4, 8]], SMALL_SEARCH), tmp_path / "ref.json")
     t = aggregation.aggregate(
         [tmp_path / "runs.json"], [tmp_path / "th.json"], [tmp_path / "ref.json"], tmp_path / "tables"
     )
@@ -218,7 +218,7 @@ def test_learning_rate_is_chosen_on_the_training_loss_not_a_reported_one(tmp_pat
     )
     window = {"t_eval": 16, "burn_in": 0}
     th = aggregation.theory_table([jobs.theory_cell(4, 8, 0.0, [1.0], window)])
-    refs = [jobs.reference_job(o, 0.0, 4, [8], SMALL_SEARCH, window)["references"] for o in ["exact", "sampled"]]
+    refs = [jobs.reference_job(o, 0.0, [[4, 8]], SMALL_SEARCH, window)["references"] for o in ["exact", "sampled"]]
     row = aggregation.summary_table(runs.assign(family="complex", parameterisation="exp-exp"), th,
                                     aggregation.reference_table(refs[0] + refs[1])).iloc[0]  # fmt: skip
     assert row.lr == 0.01 and row["mean"] == 0.9 and row.lr_selected_on == aggregation.LR_SELECTED_ON

@@ -84,20 +84,19 @@ def reference_cells():
 
 
 def reference_outputs():
-    jobs = sorted({(f, o, sbconfig.float_label(rho), S) for f, o, rho, S, _ in reference_cells()})
-    return [f"results/reference/{f}/{o}/rho{rho}/S{S}.json" for f, o, rho, S in jobs]
+    jobs = sorted({(f, o, sbconfig.float_label(rho)) for f, o, rho, _, _ in reference_cells()})
+    return [f"results/reference/{f}/{o}/rho{rho}.json" for f, o, rho in jobs]
 
 
-def reference_Ks(w):
-    return [
-        K for f, o, rho, S, K in reference_cells() if (f, o, rho, S) == (w.family, w.objective, RHOS[w.rho], int(w.S))
-    ]
+def reference_job_cells(w):
+    """[[S, K], ...] of one reference job: every cell of its (family, objective, rho)."""
+    return [[S, K] for f, o, rho, S, K in reference_cells() if (f, o, rho) == (w.family, w.objective, RHOS[w.rho])]
 
 
 def committed_references(w):
     """The committed references of a reference job's cells (its inputs: a changed file reruns it)."""
     window = WINDOW if w.objective == "sampled" else None
-    keys = [sbreference.cell_key(w.objective, RHOS[w.rho], int(w.S), K, window, w.family) for K in reference_Ks(w)]
+    keys = [sbreference.cell_key(w.objective, RHOS[w.rho], S, K, window, w.family) for S, K in reference_job_cells(w)]
     return [str(p) for p in map(sbreference.committed_path, keys) if p.exists()]
 
 

@@ -1,15 +1,15 @@
 rule reference:
-    """The reference of every K of one (pole family, objective, rho, S): an independent search over poles that
+    """The reference of every (S, K) cell of one (pole family, objective, rho): an independent search over poles that
     depends on nothing learned. A committed reference (shiftbench/references/) is loaded and
     re-verified from its poles instead; a file that does not match its poles fails the job."""
     input:
         committed=committed_references,
     output:
-        "results/reference/{family}/{objective}/rho{rho}/S{S}.json",
+        "results/reference/{family}/{objective}/rho{rho}.json",
     log:
-        "logs/reference/{family}/{objective}/rho{rho}/S{S}.log",
+        "logs/reference/{family}/{objective}/rho{rho}.log",
     benchmark:
-        "results/benchmarks/reference/{family}/{objective}/rho{rho}/S{S}.tsv"
+        "results/benchmarks/reference/{family}/{objective}/rho{rho}.tsv"
     conda:
         "../envs/shiftbench.yaml"
     threads: 1
@@ -18,10 +18,10 @@ rule reference:
         runtime=lambda w, attempt: 60 * attempt,
     params:
         rho=lambda w: RHOS[w.rho],
-        S=lambda w: int(w.S),
-        Ks=lambda w: " ".join(map(str, reference_Ks(w))),
+        cells=lambda w: sbconfig.canonical(reference_job_cells(w)),
         options=sbconfig.canonical(config["theory"]["reference"]),
         window=lambda w: f"--window {shlex.quote(sbconfig.canonical(WINDOW))}" if w.objective == "sampled" else "",
     shell:
-        "shiftbench reference --family {wildcards.family} --objective {wildcards.objective} --rho {params.rho} --S {params.S} --Ks {params.Ks}"
+        "shiftbench reference --family {wildcards.family} --objective {wildcards.objective} --rho {params.rho}"
+        " --cells {params.cells:q}"
         " --options {params.options:q} {params.window} --out {output} > {log} 2>&1"
