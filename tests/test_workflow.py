@@ -260,9 +260,9 @@ def test_claims_fail_on_the_tiny_study_with_its_inits_swapped(tiny_run):
     rows = rows[rows.claim.str.contains(claim)]
     assert len(rows) and rows.verdict.isin(["contradicted", "inconclusive"]).all(), rows.to_string()
     assert (rows.verdict == "contradicted").any()  # at rho = 0.7 the sign test has power even here
-    # and the reference claim: lower one reference below a run, and the flag must fire
+    # and the reference claim: a reference weaker than the runs (the zero filter's 1) must be flagged
     s = t["summary"]
-    beaten = aggregation.summary_table(t["runs"], t["theory"], t["reference"].assign(value=0.0))
+    beaten = aggregation.summary_table(t["runs"], t["theory"], t["reference"].assign(value=1.0))
     assert beaten.beats_reference.any() and not s.beats_reference.any()
 
 
