@@ -14,6 +14,7 @@ from scipy.signal import lfilter
 from shiftbench import aggregation, claims, plots, signals, theory
 from shiftbench import config as sbconfig
 from shiftbench.config import load_config
+from shiftbench.outputs import FIGURES
 
 pytestmark = pytest.mark.slow
 
@@ -278,7 +279,7 @@ def test_datasets_have_checksummed_sidecars(tiny_run):
 def test_figures_and_report(tiny_run):
     figs = Path(tiny_run) / "reports" / "figures"
     pngs = sorted(figs.glob("*.png"))
-    assert len(pngs) == 8 and all(p.stat().st_size > 10_000 for p in pngs)
+    assert len(pngs) == sum(n.endswith(".png") for n in FIGURES) and all(p.stat().st_size > 10_000 for p in pngs)
     html = (figs / "claims.html").read_text()
     assert "slope" in html and "lru-ring" in html and "reference" in html
     assert "tightness" in (figs / "theory_checks.html").read_text()
