@@ -144,7 +144,7 @@ def reference_table(references) -> pd.DataFrame:
                 "repeated": r.get("repeated", "merge"),
                 "coinciding": json.dumps(r.get("coinciding", [])),
                 **dict(zip(["max_abs_readout", "cond_G"], conditioning(poles, r["K"], r["rho"]))),
-                "seconds": r["seconds"],
+                "wall_time": r["seconds"],
                 "options": json.dumps(r["options"], sort_keys=True),
                 "poles": json.dumps(r["poles"]),
             }

@@ -261,6 +261,34 @@ def test_cli_prints_the_table_and_draws_the_plot(tmp_path, capsys):
     assert plot.stat().st_size > 10_000
 
 
+def test_a_registered_reader_is_a_format_of_the_command(tmp_path, capsys, monkeypatch):
+    """The README's Extending recipe: a reader registered with a suffix is offered by --format and
+    chosen for that suffix; its layer gets the same row as the same poles written as npz."""
+    for registry in ("READERS", "SUFFIXES", "STATE_KEYS"):  # undone after the test
+        monkeypatch.setattr(readers, registry, dict(getattr(readers, registry)))
+    a, b = theory.construction(6, 12)
+
+    def read_text(path, channel=None):  # one pole and its readout per line: a.real a.imag b.real b.imag
+        x = np.loadtxt(path, ndmin=2)
+        return readers.make_layer(x[:, 0] + 1j * x[:, 1], x[:, 2] + 1j * x[:, 3], source=str(path))
+
+    readers.register("poles-txt", read_text, suffix=".poles")
+    np.savetxt(tmp_path / "l.poles", np.column_stack([a.real, a.imag, b.real, b.imag]))
+    np.savez(tmp_path / "l.npz", a=a, b=b)
+    tables = []
+    for argv in (
+        [str(tmp_path / "l.poles")],
+        [str(tmp_path / "l.poles"), "--format", "poles-txt"],
+        [str(tmp_path / "l.npz")],
+    ):
+        assert cli.main(["evaluate", *argv, "--K", "12", "--out", str(tmp_path / "e.csv")]) == 0
+        tables.append(pd.read_csv(tmp_path / "e.csv"))
+    capsys.readouterr()
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+    pd.testing.assert_frame_equal(tables[0], tables[2], rtol=1e-12)
+    assert cli.main(["evaluate", str(tmp_path / "l.npz"), "--format", "poles-txt", "--K", "12"]) == 2  # not text
+
+
 # ----------------------------------------------------------------------------------------------
 # (4) bad input: one line, exit status 2, no traceback
 

@@ -287,6 +287,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # one more complete tiny study; the kill-and-resume test below compares a second run too
 def test_same_config_same_tables(tiny_run, tmp_path):
     snakemake(tmp_path, "--cores", "2")
     assert_tables_equal(read_tables(tiny_run), read_tables(tmp_path))
