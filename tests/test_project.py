@@ -74,7 +74,7 @@ def test_every_figure_has_its_drawing_function_and_caption():
 def package_imports():
     """{module: {shiftbench modules it imports, at any depth in the file}}."""
     graph = {}
-    for path in (REPO / "shiftbench").glob("*.py"):
+    for path in (REPO / "shiftbench").rglob("*.py"):
         deps = set()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level == 1:
@@ -157,7 +157,7 @@ def test_nothing_points_outside_the_repository():
 def test_docs_hold_the_sections_the_code_cites():
     docs = (REPO / "docs" / "theory.md").read_text()
     sections = set(re.findall(r"^#+ (\d+(?:\.\d+)?)\b", docs, flags=re.M))
-    for path in (REPO / "shiftbench").glob("*.py"):
+    for path in (REPO / "shiftbench").rglob("*.py"):
         for cited in re.findall(r"theory\.md section (\d+(?:\.\d+)?)", path.read_text()):
             assert cited in sections, f"{path.name} cites docs/theory.md section {cited}, which does not exist"
 
