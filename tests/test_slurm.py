@@ -15,6 +15,8 @@ import pytest
 import yaml
 from conftest import REPO, TABLES, TINY, cannot_run, read_tables, snakemake
 
+from shiftbench.aggregation import REFERENCE_KEY
+
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 # Rows are aligned on these columns before comparing.
@@ -23,7 +25,8 @@ KEYS = {
     "curves": ["run_id", "step"],
     "params": ["run_id", "pole_index"],
     "theory": ["S", "K", "rho", "quantity", "alpha"],
-    "summary": ["S", "K", "rho", "objective", "variant"],
+    "reference": REFERENCE_KEY,
+    "summary": ["block", "S", "K", "rho", "objective", "method", "variant"],
 }
 
 
