@@ -273,6 +273,10 @@ def test_a_registered_reader_is_a_format_of_the_command(tmp_path, capsys, monkey
         return readers.make_layer(x[:, 0] + 1j * x[:, 1], x[:, 2] + 1j * x[:, 3], source=str(path))
 
     readers.register("poles-txt", read_text, suffix=".poles")
+    for taken in [dict(name="npz"), dict(name="other", suffix=".NPZ"), dict(name="other", state_key="nu_log")]:
+        with pytest.raises(ValueError, match="already belong"):  # never replaces a registered format
+            readers.register(reader=read_text, **taken)
+    assert readers.READERS["npz"] is readers.read_npz and "other" not in readers.READERS
     np.savetxt(tmp_path / "l.poles", np.column_stack([a.real, a.imag, b.real, b.imag]))
     np.savez(tmp_path / "l.npz", a=a, b=b)
     tables = []

@@ -35,8 +35,20 @@ def register(name: str, reader, suffix: str | None = None, state_key: str | None
     """Make ``reader`` the format ``name``: ``shiftbench evaluate --format name`` then reads with it.
 
     ``suffix`` (".npz"): files with that suffix are read with it by default. ``state_key`` ("nu_log"):
-    a torch file whose state_dict has that key is read with it by default.
+    a torch file whose state_dict has that key is read with it by default. A name, suffix or key
+    that another format already has is refused (ValueError): one format never silently replaces another.
     """
+    taken = [
+        what
+        for what, value, registry in (
+            ("name", name, READERS),
+            ("suffix", suffix, SUFFIXES),
+            ("state_key", state_key, STATE_KEYS),
+        )
+        if value and (value.lower() if what == "suffix" else value) in registry
+    ]
+    if taken:
+        raise ValueError(f"register({name!r}): the {' and '.join(taken)} already belong to a registered format")
     READERS[name] = reader
     if suffix:
         SUFFIXES[suffix.lower()] = name

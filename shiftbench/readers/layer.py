@@ -84,6 +84,7 @@ def _check_real_kernel(a, b, source):
 
 
 def no_channel(channel, fmt):
+    """Refuse ``--channel`` for a format that holds one input and one output channel only."""
     if channel is not None:
         raise LayerError(f"the {fmt} format holds one input and one output channel; --channel does not apply")
 
