@@ -16,6 +16,13 @@
    (the readout set to b*(a) before every step, Adam on the poles), side by side. Targets: joint
    >= 100 steps/s, projected >= 20 steps/s.
 3. Wall time of one default training run (S=16, K=128, rho=0.7, 400 sampled steps).
+4. The run axis (``--runs`` runs this section alone): runs x steps per second of R = 1, 4, 16 and 64
+   runs of the sampled objective trained as one batched model (``LinearRNN`` of R runs,
+   ``train.Sequences``, ``train.RunAdam``: one kernel build, FFT and update a step), against a loop
+   over the same R runs as one-run models (the R = 1 case of the same code), side by side in one
+   process, at S = 16, K = 64 (L = 128) and S = 250, K = 2000 (the paper's sampled window, L = 2250),
+   batch 16, seeds 0..R-1. Only training steps are timed (no init, curve or final metrics). Targets:
+   batched >= 8x the loop at S = 16, R = 16 and >= 2x at S = 250, R = 9 (R = 9 measured there too).
 
 Everything runs twice, at torch.set_num_threads(2) (the machine's core count) and at 1 thread: on a
 shared 2-core machine, torch's OpenMP threads busy-wait for each other and small ops get up to 10x
@@ -23,22 +30,25 @@ slower when another process holds a core, so the 1-thread figures are the load-r
 
     python benchmarks/bench_model.py            # full run (~4 minutes)
     python benchmarks/bench_model.py --quick    # small sizes, under a minute
+    python benchmarks/bench_model.py --runs --threads 1   # section 4 alone
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import statistics
 import time
 from dataclasses import replace
 
+import numpy as np
 import torch
 
 from shiftbench import inits, signals
 from shiftbench.model import LinearRNN, sequential_forward
-from shiftbench.train import RunSpec, sampled_mse, shift_targets, train_run
+from shiftbench.train import RunAdam, RunSpec, Sequences, sampled_mse, shift_targets, train_run
 
 
 def run_ms(fn, repeats):
@@ -202,10 +212,66 @@ def bench_train(steps):
     )
 
 
+def run_axis_rate(S, K, t_eval, R, steps, path: str) -> float:
+    """Runs x steps per second of R sampled-objective runs trained by ``path``:
+
+    - ``batched``: one model of R runs (``train.Sequences``, ``train.RunAdam``);
+    - ``loop``: R one-run models of the same code, one after the other at each step;
+    - ``previous``: R one-run models stepped as the previous main did, the minibatch's inputs
+      transformed at every step (``train.sampled_mse``, FFTs of 2L points) and torch's Adam.
+    """
+    rng = np.random.default_rng(0)
+    N = K + t_eval
+    x = signals.AR1(0.7).sample(256, N, rng)
+    data, xt = Sequences(x, K, t_eval, "cpu"), torch.from_numpy(x)
+    starts = [inits.initialise("lru-ring", S, K, seed, "random", 0.7, r_min=0.9, r_max=0.999) for seed in range(R)]
+    a, b = np.array([s[0] for s in starts]), np.array([s[1] for s in starts])  # (R, S)
+    groups = [(a, b, list(range(R)))] if path == "batched" else [(a[r : r + 1], b[r : r + 1], [r]) for r in range(R)]
+    models = [(LinearRNN(ga, gb) if path != "previous" else LinearRNN(ga[0], gb[0]), seeds) for ga, gb, seeds in groups]
+    if path == "previous":
+        optims = [torch.optim.Adam(m.parameters(), lr=1e-2, foreach=True) for m, _ in models]
+        scheds = [torch.optim.lr_scheduler.CosineAnnealingLR(o, steps) for o in optims]
+    else:
+        optims = [RunAdam(m.parameters(), torch.full((len(seeds),), 1e-2, dtype=torch.float64)) for m, seeds in models]
+    gens = [[torch.Generator().manual_seed(s) for s in seeds] for _, seeds in models]
+    t = time.perf_counter()
+    for step in range(steps):
+        for i, ((model, seeds), opt, gen) in enumerate(zip(models, optims, gens)):
+            idx = torch.stack([torch.randint(data.n, (16,), generator=g) for g in gen])  # (R, B)
+            opt.zero_grad()
+            if path == "previous":
+                sampled_mse(model, xt[idx[0]], K, t_eval).backward()
+                opt.step()
+                scheds[i].step()
+            else:
+                data.mse(model, idx).sum().backward()
+                opt.step(0.5 * (1 + math.cos(math.pi * step / steps)), torch.ones(len(seeds), dtype=torch.bool))
+    return R * steps / (time.perf_counter() - t)
+
+
+def bench_run_axis(quick: bool) -> dict:
+    """Section 4: {(S, R): (batched / loop, batched / previous)} of runs x steps per second."""
+    sizes = [(16, 64, 64, [1, 4, 16, 64], 100), (250, 2000, 250, [1, 4, 9, 16, 64], 10)]
+    if quick:
+        sizes = [(16, 64, 64, [1, 4, 16], 30), (250, 2000, 250, [1, 9], 3)]
+    ratios = {}
+    print("\n4. The run axis: runs x steps per second; batched model, loop over one-run models of the same")
+    print("   code, and the previous main's one-run step (inputs transformed every step, torch's Adam)")
+    for S, K, t_eval, Rs, steps in sizes:
+        for R in Rs:
+            rate = {path: run_axis_rate(S, K, t_eval, R, steps, path) for path in ["previous", "loop", "batched"]}
+            ratios[S, R] = rate["batched"] / rate["loop"], rate["batched"] / rate["previous"]
+            print(f"  S={S:3d} K={K:4d} L={K + t_eval:4d} R={R:2d}: batched {rate['batched']:7.0f}, "
+                  f"loop {rate['loop']:7.0f}, previous {rate['previous']:7.0f} run-steps/s; "
+                  f"batched/loop {ratios[S, R][0]:5.2f}x, batched/previous {ratios[S, R][1]:5.2f}x")  # fmt: skip
+    return ratios
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes and a short training run")
     ap.add_argument("--threads", default="2,1", help="torch thread counts to run everything at (default 2,1)")
+    ap.add_argument("--runs", action="store_true", help="section 4 (the run axis) alone")
     args = ap.parse_args()
     print(
         f"bench_model: {time.strftime('%Y-%m-%d %H:%M')}, {platform.node()}, nproc={os.cpu_count()}, "
@@ -221,6 +287,18 @@ def main():
             100,
             400,
         )
+    if args.runs:
+        for threads in [int(t) for t in args.threads.split(",")]:
+            torch.set_num_threads(threads)
+            print(f"\n=== torch.set_num_threads({threads}) ===")
+            ratios = bench_run_axis(args.quick)
+            print("\nTargets")
+            for (S, R), target in [((16, 16), 8), ((250, 9), 2)]:
+                if (S, R) in ratios:
+                    for ratio, against in zip(ratios[S, R], ["the loop", "the previous step"]):
+                        print(f"  [{threads} threads] batched >= {target}x {against} at S={S}, R={R}: "
+                              f"{ratio:.2f}x  {'PASS' if ratio >= target else 'FAIL'}")  # fmt: skip
+        return
     results = {}
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)

@@ -9,8 +9,11 @@ snakemake and adds both up per rule:
     python benchmarks/bench_workflow.py                     # default config.yaml, --cores 2
     python benchmarks/bench_workflow.py --configfile configs/tiny.yaml
     python benchmarks/bench_workflow.py --workdir .         # only summarise an existing run
+    python benchmarks/bench_workflow.py --configfile configs/paper.yaml --config 'train={device: cuda}'
+                                                            # the paper config on a GPU
 
-Targets: the default study under 10 minutes wall on 2 cores; start-up under 20% of job time.
+Targets: the default study under 10 minutes wall on 2 cores; start-up at most 10% of job time;
+configs/paper.yaml at most 15 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ def main():
     p.add_argument("--configfile", default=str(REPO / "config.yaml"))
     p.add_argument("--cores", type=int, default=2)
     p.add_argument("--workdir", help="summarise this finished run (its logs/ and results/benchmarks/)")
+    p.add_argument("--config", nargs="+", default=[], help="passed on as snakemake --config ('train={device: cuda}')")
     args = p.parse_args()
     if args.workdir:
         summarise(Path(args.workdir))
@@ -72,12 +76,13 @@ def main():
     with tempfile.TemporaryDirectory() as workdir:
         start = time.perf_counter()
         cmd = [snakemake, "-s", str(REPO / "Snakefile"), "--directory", workdir, "--configfile", args.configfile]
-        subprocess.run([*cmd, "--cores", str(args.cores), "--quiet", "all"], check=True, env=env)
+        extra = ["--config", *args.config] if args.config else []
+        subprocess.run([*cmd, *extra, "--cores", str(args.cores), "--quiet", "all"], check=True, env=env)
         wall = time.perf_counter() - start
         print(f"study {Path(args.configfile).name}: {wall:.0f} s wall on {args.cores} cores ({os.cpu_count()} CPUs)")
         share = summarise(Path(workdir)).loc["all", "startup_pct"]
     print(f"wall {wall:.0f} s (target < 600 s)  {'PASS' if wall < 600 else 'FAIL'}")
-    print(f"start-up share {share:.1f}% (target < 20%)  {'PASS' if share < 20 else 'FAIL'}")
+    print(f"start-up share {share:.1f}% (target <= 10%)  {'PASS' if share <= 10 else 'FAIL'}")
 
 
 if __name__ == "__main__":

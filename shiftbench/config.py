@@ -1,11 +1,13 @@
 """The study configuration: its schema, validation, defaults and the grid it spans.
 
-``workflow/schemas/config.schema.yaml`` is the one definition of every config key: its type, range,
-default and meaning. Code that needs a default reads it from there (``defaults``), and the enums that
-name things in code (inits, readouts, objectives, schedules) are checked against their registries by
-the tests. ``load_config`` does what the Snakefile does (JSON schema with defaults, every number
-finite, then the cross-field rules of ``check_config``), so a bad config is refused with the same
-message with or without Snakemake, before any job runs.
+``shiftbench/schemas/config.schema.yaml`` is the one definition of every config key: its type, range,
+default and meaning. It is package data, read with ``importlib.resources`` (an installed wheel carries
+it), and the workflow validates with this same file through ``validate_config``. Code that needs a
+default reads it from there (``defaults``), and the enums that name things in code (inits, readouts,
+objectives, schedules) are checked against their registries by the tests. ``load_config`` does what
+the Snakefile does (JSON schema with defaults, every number finite, then the cross-field rules of
+``check_config``), so a bad config is refused with the same message with or without Snakemake, before
+any job runs. A missing or broken schema file is a ConfigError naming the file.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +25,7 @@ import yaml
 
 from . import inits
 
-SCHEMA = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = resources.files("shiftbench") / "schemas" / "config.schema.yaml"  # package data
 
 
 class ConfigError(ValueError):
@@ -31,7 +34,26 @@ class ConfigError(ValueError):
 
 @functools.cache
 def schema() -> dict:
-    return yaml.safe_load(SCHEMA.read_text())
+    """The config schema; ConfigError naming the file where it is missing, unreadable or not a schema."""
+    try:
+        loaded = yaml.safe_load(SCHEMA.read_text())
+        if not (isinstance(loaded, dict) and isinstance(loaded.get("properties"), dict)):
+            raise ValueError("no mapping of properties at its top level")
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as err:
+        raise ConfigError(schema_error(err)) from None
+    return loaded
+
+
+def schema_error(err) -> str:
+    """'<schema file>: not a readable config schema (<reason on one line>)'."""
+    mark = getattr(err, "problem_mark", None)
+    if mark is not None:  # YAML: the problem and where
+        reason = f"{err.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    elif hasattr(err, "json_path"):  # not a JSON schema: what and where
+        reason = f"{err.message} at {err.json_path}"
+    else:  # a missing file, not text, no properties
+        reason = getattr(err, "strerror", None) or " ".join(str(err).split())
+    return f"{SCHEMA}: not a readable config schema ({reason or type(err).__name__})"
 
 
 def _resolve(node: dict) -> dict:
@@ -89,11 +111,17 @@ def load_config(path_or_dict) -> dict:
 
 def validate_config(config):
     """Snakemake's schema validation (it also fills in defaults), finiteness, then the cross-field rules."""
+    import jsonschema
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
+    try:  # a broken schema file: one ConfigError naming it, before Snakemake reads it
+        jsonschema.Draft202012Validator.check_schema(schema())
+    except jsonschema.exceptions.SchemaError as err:
+        raise ConfigError(schema_error(err)) from None
     try:
-        validate(config, str(SCHEMA))
+        with resources.as_file(SCHEMA) as path:
+            validate(config, str(path))
     except WorkflowError:
         raise ConfigError(explain_schema_error(config)) from None
     check_finite(config)
@@ -178,6 +206,13 @@ def check_config(config):
                 f"data.max_length = {config['data']['max_length']}",
             )
         )
+    check_batch_memory(config)
+    devices = {block.train["device"] for block in blocks(config)}
+    if "cuda" in devices:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(_error(["train", "device"], "cuda is asked for but torch sees no CUDA device"))
     fig, study = config["figures"], all_cells(config)
     if "kernels_S" in fig and fig["kernels_S"] not in {S for _, S, _ in study}:
         raise ConfigError(_error(["figures", "kernels_S"], f"{fig['kernels_S']} is not an S of the study"))
@@ -185,6 +220,46 @@ def check_config(config):
         c = fig["curves"]
         if (c.get("rho"), c.get("S"), c.get("K")) not in study:
             raise ConfigError(_error(["figures", "curves"], f"{c} is not a (rho, S, K) cell of the study: {study}"))
+
+
+def batch_memory_mb(config, block: Block, objective: str, S: int, K: int) -> float:
+    """Estimated peak memory (MiB) of the batched model of one K of a training job.
+
+    At most R = variants x len(seeds) x len(lr) runs share one model (the variants of one pole family;
+    projected runs train one at a time, smaller).
+    Sampled: per step the minibatch spectra, their product with the kernels' and its gradient,
+    complex (R, batch_size, F) with F = (N + t_eval) / 2 + 1, the real outputs (R, batch_size,
+    N + t_eval), and the stored spectra (n_train, F). Exact: the white-noise Gram matrices, their
+    square and the gradients, complex (R, S, S).
+    """
+    t = block.train
+    R = len(block.variants) * len(t["seeds"]) * len(t["lr"])
+    if objective == "exact":
+        return 4 * 16 * R * S * S / 2**20
+    n_fft = sequence_length(config, K) + config["data"]["t_eval"]
+    F, B = n_fft // 2 + 1, t["batch_size"]
+    return (16 * (4 * R * B * F + config["data"]["n_train"] * F) + 2 * 8 * R * B * n_fft) / 2**20
+
+
+def check_batch_memory(config):
+    """Refuse a study whose largest batched model would exceed ``data.max_batch_mb``, naming the keys."""
+    limit = config["data"]["max_batch_mb"]
+    for block in blocks(config):
+        for objective in block.objectives:
+            for _, S, K in block.cells():
+                mb = batch_memory_mb(config, block, objective, S, K)
+                if mb > limit:
+                    train = "train" if block.name == MAIN else f"blocks.{block.name}.train"
+                    raise ConfigError(
+                        _error(
+                            ["data", "max_batch_mb"],
+                            f"the batched model of block {block.name!r} at S={S}, K={K} ({objective}) would take "
+                            f"about {mb:.0f} MiB > {limit:g}; it grows with its init variants x {train}.seeds x "
+                            f"{train}.lr ({len(block.variants)} x {len(block.train['seeds'])} x "
+                            f"{len(block.train['lr'])} runs), {train}.batch_size, "
+                            "data.t_eval and K (sampled) or S^2 (exact): lower those, or raise data.max_batch_mb",
+                        )
+                    )
 
 
 def _check_block_train(config, name):
@@ -267,10 +342,11 @@ def config_hash(config) -> str:
     return hashlib.sha256(canonical(config).encode()).hexdigest()[:16]
 
 
-def train_job(config, block: Block, objective: str, rho: float, S: int, variant: str, data_seed: int) -> dict:
-    """The JSON job of one training rule: every K of the block at this S, every method, lr and seed.
+def train_job(config, block: Block, objective: str, rho: float, S: int, data_seed: int) -> dict:
+    """The JSON job of one training rule: every K of the block at this S, every init variant, method,
+    lr and seed.
 
-    It carries the variant and the block's ``train`` section whole, so a new training option is a
+    It carries the variants and the block's ``train`` section whole, so a new training option is a
     schema entry and a ``RunSpec`` field, nothing here.
     """
     return {
@@ -279,9 +355,8 @@ def train_job(config, block: Block, objective: str, rho: float, S: int, variant:
         "rho": rho,
         "S": S,
         "Ks": block.K_values(S),
-        "variant": variant,
+        "variants": {vid: config["inits"][vid] for vid in block.variants},
         "data_seed": data_seed,
-        "init": config["inits"][variant],
         "train": block.train,
         "t_eval": config["data"]["t_eval"],
         "burn_in": config["data"]["burn_in"],

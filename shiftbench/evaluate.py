@@ -15,7 +15,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from . import reference, theory
+from . import formulas, reference, theory
 from .readers import Layer, LayerError
 
 log = logging.getLogger("shiftbench")
@@ -66,8 +66,8 @@ def optimal_loss_with_feedthrough(a, K: int, rho: float) -> float:
     with d refit the model spans the whole space (for distinct non-zero poles), so the
     rank-one correction |f . l|^2 / |l|^2 drops out. A pole at 0 already is a feed-through.
     """
-    a, _ = theory._distinct(theory.check_poles(a))
-    f, _ = theory._orthonormal_coordinates(a[a != 0], K, float(rho))
+    a, _ = formulas.distinct(theory.check_poles(a))
+    f, _ = theory.orthonormal_coordinates(a[a != 0], K, float(rho))
     return float(1 - np.sum(np.abs(f) ** 2))
 
 

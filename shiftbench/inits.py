@@ -38,12 +38,6 @@ def pole_init(name, families=("complex",), delta=False):
     return register
 
 
-def pair_layout(p, r=()):
-    """[p, conj(p), r] from the upper representatives p and the real poles r (``Layout.assemble``)."""
-    p, r = np.atleast_1d(p), np.atleast_1d(r)
-    return Layout(p.size, r.size).assemble(p, r)
-
-
 @pole_init("uncertainty")
 def uncertainty(S, K, rng, alpha=1.0):
     """The paper's regularly spaced phases (theory.construction), reordered into the pair layout."""

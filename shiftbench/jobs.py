@@ -12,6 +12,8 @@ import itertools
 import logging
 import time
 
+import numpy as np
+
 from .storage import write_json
 
 log = logging.getLogger("shiftbench")
@@ -54,36 +56,65 @@ def load_for(path, rho: float, length: int):
 
 
 def run_specs(job: dict) -> dict:
-    """{K: [RunSpec for every method, lr and seed]} of a training job; building them validates the job."""
+    """{K: [(variant, RunSpec)] for every variant, method, lr and seed} of a training job; building them
+    validates the job.
+
+    A run that its seed cannot change (a deterministic init, readout included, on the exact objective)
+    is built for the first seed only (its record says ``seed_invariant``).
+    """
     from .train import RunSpec
 
     sweeps = {"K", "lr", "seed", "method"}
-    fixed = {
-        "S": job["S"],
-        "rho": job["rho"],
-        "objective": job["objective"],
-        "init": job["init"]["init"],
-        "readout": job["init"]["readout"],
-        "init_params": job["init"]["params"],
-        "t_eval": job["t_eval"],
-        "burn_in": job["burn_in"],
-    }
-    fixed.update({k: job["init"][k] for k in ["family"] if k in job["init"]})  # the init variant's family
-    options = {f.name for f in dataclasses.fields(RunSpec)} - sweeps - set(fixed)
-    fixed.update({k: v for k, v in job["train"].items() if k in options})
-    sweep = list(itertools.product(job["train"]["methods"], job["train"]["lr"], job["train"]["seeds"]))
-    return {K: [RunSpec(**fixed, K=K, method=m, lr=lr, seed=seed) for m, lr, seed in sweep] for K in job["Ks"]}
+    out = {K: [] for K in job["Ks"]}
+    for variant, init in job["variants"].items():
+        fixed = {
+            "S": job["S"],
+            "rho": job["rho"],
+            "objective": job["objective"],
+            "init": init["init"],
+            "readout": init["readout"],
+            "init_params": init["params"],
+            "t_eval": job["t_eval"],
+            "burn_in": job["burn_in"],
+        }
+        fixed.update({k: init[k] for k in ["family"] if k in init})  # the init variant's family
+        options = {f.name for f in dataclasses.fields(RunSpec)} - sweeps - set(fixed)
+        fixed.update({k: v for k, v in job["train"].items() if k in options})
+        for K in job["Ks"]:
+            for method, lr in itertools.product(job["train"]["methods"], job["train"]["lr"]):
+                runs = [RunSpec(**fixed, K=K, method=method, lr=lr, seed=seed) for seed in job["train"]["seeds"]]
+                out[K] += [(variant, run) for run in (runs[:1] if seed_invariant(runs[0]) else runs)]
+    return out
+
+
+def seed_invariant(spec) -> bool:
+    """Whether the run's seed changes nothing: the exact objective (no minibatches) and an init whose
+    poles, readout and step come out the same for two seeds."""
+    from . import inits
+
+    if spec.objective != "exact":
+        return False
+    draws = []
+    for seed in (0, 1):
+        a, b = inits.initialise(spec.init, spec.S, spec.K, seed, spec.readout, spec.rho, spec.family,
+                                **spec.init_params)  # fmt: skip
+        dt = inits.init_dt(spec.init, spec.S, spec.K, seed, **spec.init_params) if spec.parameterisation == "zoh" else 0
+        draws.append((a, b, dt))
+    (a0, b0, dt0), (a1, b1, dt1) = draws
+    return bool(np.array_equal(a0, a1) and np.array_equal(b0, b1) and dt0 == dt1)
 
 
 def train_job(job: dict, train_paths=None, test_paths=None, threads: int = 1) -> dict:
-    """Train every (K, method, lr, seed) of one (block, objective, rho, S, variant); diverged runs are data.
+    """Train every (K, variant, method, lr, seed) of one (block, objective, rho, S); diverged runs are data.
 
-    The log shows progress after each run: runs done out of the total, elapsed and time left.
+    The runs of one K that share a pole family and options train as one batched model
+    (``train.train_runs``), whatever their init, lr and seed. The log shows progress after each K:
+    runs done out of the total, elapsed and time left.
     """
     import torch
     from tqdm import tqdm
 
-    from .train import train_run
+    from .train import train_runs
 
     torch.set_num_threads(threads)  # results must not depend on where the job runs
     Ks = job["Ks"]
@@ -91,22 +122,25 @@ def train_job(job: dict, train_paths=None, test_paths=None, threads: int = 1) ->
     if not len(train_paths) == len(test_paths) == len(Ks):
         raise ValueError(f"need one train and one test dataset per K in {Ks}")
     specs = run_specs(job)  # every spec is checked before any data is read: a bad job fails in a second
+    n_seeds = len(job["train"]["seeds"])
     total, runs, start = sum(map(len, specs.values())), [], time.time()
     for K, train_path, test_path in zip(Ks, train_paths, test_paths):
         N = job["burn_in"] + K + job["t_eval"]
         train_x = load_for(train_path, job["rho"], N) if train_path else None
         test_x = load_for(test_path, job["rho"], N) if test_path else None
-        for spec in specs[K]:
-            rec = train_run(spec, train_x, test_x)
-            rec.update(block=job["block"], variant=job["variant"], data_seed=job["data_seed"], threads=threads)
+        variants, batch = zip(*specs[K])
+        for variant, spec, rec in zip(variants, batch, train_runs(list(batch), train_x, test_x)):
+            same = sum(v == variant and s.method == spec.method and s.lr == spec.lr for v, s in specs[K])
+            rec.update(block=job["block"], variant=variant, data_seed=job["data_seed"], threads=threads,
+                       seed_invariant=n_seeds > 1 and same == 1)  # fmt: skip
             rec.update(versions())
             runs.append(rec)
             log.info(
-                "%s K=%d %s lr=%g seed=%d: %s objective_loss=%.6g (%.1fs) | %s",
-                *(job["variant"], K, spec.method, spec.lr, spec.seed, rec["status"], rec["objective_loss"]),
-                rec["wall_time"],
-                tqdm.format_meter(len(runs), total, time.time() - start, unit="run"),
+                "%s K=%d %s lr=%g seed=%d: %s objective_loss=%.6g",
+                *(variant, K, spec.method, spec.lr, spec.seed, rec["status"], rec["objective_loss"]),
             )
+        log.info("K=%d done (%d runs in batches) | %s", K, len(batch),
+                 tqdm.format_meter(len(runs), total, time.time() - start, unit="run"))  # fmt: skip
     return {"job": job, "runs": runs}
 
 
@@ -116,8 +150,8 @@ def reference_job(objective: str, rho: float, cells, options: dict, window=None,
     re-verified, or searched.
 
     ``recompute`` searches even where a reference is committed; ``save`` writes each searched one into
-    the package's committed references, with the command line, options and commit that made it;
-    ``out``, if given, receives the job's JSON.
+    the checkout's committed references (``reference.save_dir``), with the command line, options and
+    commit that made it; ``out``, if given, receives the job's JSON.
     """
     import shlex
     import sys
@@ -127,6 +161,8 @@ def reference_job(objective: str, rho: float, cells, options: dict, window=None,
     command = "shiftbench " + shlex.join(sys.argv[1:])
     if not cells:
         raise ValueError("a reference job needs at least one (S, K) cell")
+    if save:
+        reference.save_dir()  # refused outside a checkout before any search, not after it
     found = []
     for S, K in cells:
         ref = None if recompute else reference.lookup(S, K, rho, objective, family, window)

@@ -9,8 +9,8 @@ learned filter is compared with:
 - ``exact``: the stationary loss itself (``Stationary``, section 2).
 
 Each gives, for poles ``a`` and readout ``b``, the loss; for fixed poles, the optimum (with whether
-it is certified) and the optimal readout; and the same loss as a differentiable function of a
-``LinearRNN``.
+it is certified), the optimal readout, and both from one solve (``optimum_and_readout``); and the
+same loss as a differentiable function of a ``LinearRNN``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ class Stationary:
     def optimal_readout(self, a):
         return theory.optimal_readout(a, self.K, self.rho)
 
+    def optimum_and_readout(self, a):
+        """(min_b loss, the optimal readout): two O(S^2) closed forms."""
+        return self.optimum(a)[0], self.optimal_readout(a)
+
     def torch_loss(self, model):
         return model.exact_loss(self.K, self.rho)
 
@@ -60,6 +64,11 @@ class Window:
 
     def optimal_readout(self, a):
         return theory.finite_window_optimal_readout(a, self.K, self.rho, self.length, self.t_eval)
+
+    def optimum_and_readout(self, a):
+        """(the window loss of the best readout found, that readout): one eigendecomposition."""
+        best = theory.finite_window_optimum(a, self.K, self.rho, self.length, self.t_eval)
+        return best.loss, best.readout
 
     def torch_loss(self, model):
         return model.window_loss(self.K, self.rho, self.length, self.t_eval)

@@ -5,6 +5,13 @@ Every entry of ``outputs.FIGURES`` is drawn by the function of the same stem her
 shown against the reference of the objective it was trained on (``objective_loss`` against that
 objective's ``shiftbench.reference``); the stationary loss appears beside it, labelled. Inits are
 found by what they are (the ``init`` column), never by their variant id.
+
+One palette (``init_palette``: one colour per init variant of the config) colours every figure, and
+every artist drawn for a variant carries ``gid = "init:<variant>"``. Learned lines take their method's
+line style (``METHOD_STYLES``); the reference and the theory's lines are black or grey in styles no
+method has (``REFERENCE_STYLE``, ``BOUND_STYLE``, ``LIMIT_STYLE``). Intervals over seeds are the
+summary's 95% Student-t intervals (``aggregation.mean_interval``), drawn as shaded bands clipped to
+the axis: no band where a variant has one run.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import seaborn as sns
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from . import signals, theory
-from .aggregation import CELL, load_tables, theory_wide
+from .aggregation import CELL, load_tables, mean_interval, theory_wide
 from .claims import (
     RANDOM,
     REGULAR,
@@ -44,6 +51,46 @@ OBJECTIVE_NAMES = {
     "sampled": "sampled objective (finite-window loss)",
 }
 YMAX = 1.1  # losses above 1 are worse than the zero filter: axes stop here and mark what they clip
+METHOD_STYLES = {"joint": "-", "projected": "--", "reseed": ":"}  # one line style per method (learned lines)
+REFERENCE_STYLE = "-."  # the reference of an objective and the construction: a style no method has
+BOUND_STYLE = (0, (6, 2, 1, 2, 1, 2))  # the rigorous lower bound (dash-dot-dot)
+LIMIT_STYLE = (0, (1, 3))  # a limit of the theory (loosely dotted), e.g. the Laguerre limit
+BAND_ALPHA = 0.15
+
+
+def init_palette(cfg, t=None) -> dict:
+    """One colour per init variant, the same in every figure: the config's variants (sorted), then any
+    other variant of the tables ``t`` (sorted). Colour-blind safe, without its grey: black and grey
+    are the reference's and the theory's."""
+    variants = sorted(cfg["inits"])
+    if t is not None:
+        seen = {v for name in ("summary", "runs") if name in t for v in t[name].get("variant", [])}
+        variants += sorted(seen - set(variants))
+    colours = [c for i, c in enumerate(sns.color_palette("colorblind", 10)) if i != 7]
+    if len(variants) > len(colours):
+        colours += sns.color_palette("husl", len(variants) - len(colours))
+    return dict(zip(variants, colours))
+
+
+def init_gid(variant: str) -> str:
+    """The gid of every artist drawn for ``variant``: how a test finds them."""
+    return f"init:{variant}"
+
+
+def method_style(method: str):
+    return METHOD_STYLES.get(method, "-")
+
+
+def seed_band(ax, x, lo, hi, colour, variant):
+    """A 95% interval over seeds as a shaded band, clipped to the axis [0, YMAX] (none where it is NaN)."""
+    lo, hi = np.clip(np.asarray(lo, dtype=float), 0, YMAX), np.clip(np.asarray(hi, dtype=float), 0, YMAX)
+    ax.fill_between(np.asarray(x, dtype=float), lo, hi, color=colour, alpha=BAND_ALPHA, lw=0, gid=init_gid(variant))
+
+
+def seed_intervals(d: pd.DataFrame, by, value: str) -> pd.DataFrame:
+    """Per ``by``: n, the mean of ``value`` over seeds and its 95% t-interval (``aggregation.mean_interval``)."""
+    rows = [(key, len(g), *mean_interval(g[value])) for key, g in d.groupby(by)]
+    return pd.DataFrame(rows, columns=[by, "n", "mean", "ci_low", "ci_high"])
 
 
 def _save(fig, path):
@@ -106,24 +153,27 @@ def fig1_kernels(t, cfg, path):
     groups = runs.groupby(["block", "objective", "method"])
     Ks = sorted(runs.K.unique())
     fig, axes = plt.subplots(groups.ngroups, len(Ks), figsize=(3.4 * len(Ks), 2.8 * groups.ngroups), squeeze=False)
+    palette = init_palette(cfg, t)
     for row, ((_, objective, method), g) in zip(axes, groups):
         for ax, K in zip(row, Ks):
             lo, hi = kernel_window(S, K)
             k = np.arange(lo, hi + 1)
             ca, cb = theory.construction(S, K, 1.0)
-            ax.plot(k, theory.kernel(ca, cb, hi + 1)[lo:].real, "--", color="grey", label="construction, alpha=1")
+            kernel = theory.kernel(ca, cb, hi + 1)[lo:].real
+            ax.plot(k, kernel, ls=REFERENCE_STYLE, color="grey", label="construction, alpha=1")
             for variant, v in g[g.K == K].groupby("variant"):
                 run = v.sort_values("seed").iloc[0]
                 a, b = learned_filter(t, run.run_id)
-                label = variant if variant == run.init else f"{variant} ({run.init})"
-                ax.plot(k, theory.kernel(a, b, hi + 1)[lo:].real, lw=1.2, label=label)
+                label = f"{variant} ({method})" if variant == run.init else f"{variant} ({run.init}, {method})"
+                ax.plot(k, theory.kernel(a, b, hi + 1)[lo:].real, lw=1.2, color=palette[variant],
+                        ls=method_style(method), label=label, gid=init_gid(variant))  # fmt: skip
             ax.axvline(K, color="grey", lw=0.6)
             ax.set(title=f"K = {K} (K/S = {K / S:g})", xlabel="lag k")
         row[0].set_ylabel(f"{objective}, {method}")
         row[0].legend(fontsize=7)
     fig.suptitle(
-        f"Learned kernels at S = {S}, rho = {runs.rho.min():g}, zoomed on lag K ± 4 construction widths:\n"
-        "the lobe drops and widens in proportion to K/S"
+        f"Learned kernels at S = {S}, rho = {runs.rho.min():g}, zoomed on lag K ± 4 construction widths (first "
+        "seed):\nthe lobe drops and widens in proportion to K/S"
     )
     fig.tight_layout()
     _save(fig, path)
@@ -174,33 +224,33 @@ def fig3_white_noise_terms(t, cfg, path):
 
 # -- Figure 4 ---------------------------------------------------------------------------------------
 def fig4_learning_curves(t, cfg, path):
-    """Per objective: its population loss during training with its optimum; the stationary loss beside."""
+    """Per objective: its population loss during training with its optimum; the stationary loss beside.
+    Mean over seeds per (variant, method) with its 95% t-interval as a band (none where n = 1)."""
     c = cfg["figures"]["curves"]
     runs = selected_runs(t)
     runs = runs[(runs.S == c["S"]) & (runs.K == c["K"]) & (runs.rho == c["rho"])]
     curves = t["curves"].merge(runs[["run_id", "variant", "objective", "method", "seed"]], on="run_id")
     th = theory_wide(t["theory"]).loc[(c["S"], c["K"], c["rho"])]
     objectives = sorted(curves.objective.unique())
+    palette = init_palette(cfg, t)
+    cell = (c["S"], c["K"], c["rho"])
     fig, axes = plt.subplots(len(objectives), 2, figsize=(13, 4 * len(objectives)), squeeze=False)
     for (left, right), objective in zip(axes, objectives):
         d = curves[curves.objective == objective]
-        sns.lineplot(d, x="step", y="objective_loss", hue="variant", style="method", errorbar=("ci", 95), ax=left)
-        cell = (c["S"], c["K"], c["rho"])
-        left.axhline(references(t, objective)[cell], color="black", ls="--", lw=1, label="reference (numerical)")
-        sns.lineplot(
-            d,
-            x="step",
-            y="stationary_loss",
-            hue="variant",
-            style="method",
-            errorbar=("ci", 95),
-            ax=right,
-            legend=False,
-            dashes=[(4, 2)] * d.method.nunique(),
-        )
-        right.axhline(references(t, "exact")[cell], color="black", ls="--", lw=1, label="reference, stationary")
+        for ax, column in [(left, "objective_loss"), (right, "stationary_loss")]:
+            for (variant, method), g in d.groupby(["variant", "method"]):
+                m = seed_intervals(g, "step", column)
+                ax.plot(m.step, m["mean"], color=palette[variant], ls=method_style(method), lw=1.4,
+                        label=f"{variant} ({method}, n = {m.n.max()})", gid=init_gid(variant))  # fmt: skip
+                seed_band(ax, m.step, m.ci_low, m.ci_high, palette[variant], variant)
+        left.axhline(references(t, objective)[cell], color="black", ls=REFERENCE_STYLE, lw=1.2,
+                     label="reference (numerical)")  # fmt: skip
+        right.axhline(references(t, "exact")[cell], color="black", ls=REFERENCE_STYLE, lw=1.2,
+                      label="reference, stationary")  # fmt: skip
         if np.isfinite(th["lower_bound"]):
-            right.axhline(th["lower_bound"], color="black", lw=1, ls=":", label="lower bound (rigorous, stationary)")
+            right.axhline(
+                th["lower_bound"], color="black", lw=1, ls=BOUND_STYLE, label="lower bound (rigorous, stationary)"
+            )
         left.set(
             ylabel=f"{objective}: population loss",
             ylim=(0, YMAX),
@@ -209,13 +259,13 @@ def fig4_learning_curves(t, cfg, path):
         right.set(
             ylabel="stationary loss (endless stream)",
             ylim=(0, YMAX),
-            title="the same filters on an endless stream (dashed)",
+            title="the same filters on an endless stream",
         )
         left.legend(fontsize=7)
         right.legend(fontsize=7)
     fig.suptitle(
-        f"Learning curves at S = {c['S']}, K = {c['K']}, rho = {c['rho']:g} (mean and 95% CI over seeds, "
-        f"selected lr; axes stop at {YMAX})"
+        f"Learning curves at S = {c['S']}, K = {c['K']}, rho = {c['rho']:g} (colour: init; line: method; mean over "
+        f"seeds, band: 95% t-interval, none at n = 1; selected lr; axes stop at {YMAX})"
     )
     fig.tight_layout()
     _save(fig, path)
@@ -235,15 +285,6 @@ def fig5_spectral_density(t, cfg, path):
 
 
 # -- Figure 6 ---------------------------------------------------------------------------------------
-METHOD_STYLES = {"joint": "-", "projected": "--", "reseed": ":"}  # one line style per method
-
-
-def init_colours(variants) -> dict:
-    """One colour per init variant, the same in every figure (black is kept for the reference and bound)."""
-    variants = sorted(variants)
-    return dict(zip(variants, sns.color_palette("colorblind", n_colors=len(variants))))
-
-
 def fig6_loss_vs_S_over_K(t, cfg, path):
     """One panel per (objective, rho, S) trained: learned loss against the same objective's reference."""
     s = t["summary"].assign(S_over_K=lambda d: d.S / d.K)
@@ -254,37 +295,31 @@ def fig6_loss_vs_S_over_K(t, cfg, path):
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
     for ax in axes.ravel()[len(panels) :]:
         ax.set_visible(False)
-    colours = init_colours(s.variant.unique())
+    palette = init_palette(cfg, t)
     for ax, (objective, rho, S) in zip(axes.ravel(), panels):
         d = s[(s.objective == objective) & (s.rho == rho) & (s.S == S)]
         for (variant, method), g in d.groupby(["variant", "method"]):
             g = g.sort_values("S_over_K")
-            ax.errorbar(
-                g.S_over_K,
-                g["mean"].clip(upper=YMAX),
-                yerr=[g["mean"] - g.ci_low, g.ci_high - g["mean"]],
-                marker="o",
-                ms=3,
-                lw=1.2,
-                ls=METHOD_STYLES.get(method, "-"),
-                capsize=2,
-                color=colours[variant],
-                label=f"{variant} ({method})",
-            )
+            ax.plot(g.S_over_K, g["mean"].clip(upper=YMAX), marker="o", ms=3, lw=1.2, ls=method_style(method),
+                    color=palette[variant], label=f"{variant} ({method})", gid=init_gid(variant))  # fmt: skip
+            seed_band(ax, g.S_over_K, g.ci_low, g.ci_high, palette[variant], variant)
         ref = th[(th.rho == rho) & (th.S == S) & th.K.isin(d.K)].assign(S_over_K=lambda x: x.S / x.K)
         ref = ref.sort_values("S_over_K").join(references(t, objective).rename("reference"), on=CELL)
-        ax.plot(ref.S_over_K, ref.reference, "k^-", lw=1.5, label="reference of this objective (numerical)")
+        ax.plot(ref.S_over_K, ref.reference, color="black", ls=REFERENCE_STYLE, marker="^", lw=1.5,
+                label="reference of this objective (numerical)")  # fmt: skip
         if objective == "exact":
             lb = ref[np.isfinite(ref.lower_bound)]
             if len(lb):
-                ax.plot(lb.S_over_K, lb.lower_bound, "kv:", lw=1, label="lower bound (rigorous)")
+                ax.plot(lb.S_over_K, lb.lower_bound, color="black", ls=BOUND_STYLE, marker="v", lw=1,
+                        label="lower bound (rigorous)")  # fmt: skip
         ax.set(xscale="log", title=f"{objective}, rho = {rho:g}, S = {S}", ylim=(0, YMAX))
         ax.set_xticks(ref.S_over_K, [f"1/{K // S}" if K > S else f"{S / K:g}" for K in ref.K])
         ax.minorticks_off()
         ax.set(xlabel="S/K", ylabel=f"{objective} loss")
     fig.suptitle(
         "Learned loss of the objective each filter was trained on, against that objective's reference\n"
-        f"(colour: init; line: method; mean and 95% CI over seeds, selected lr; axes stop at {YMAX})"
+        "(colour: init; line: method; mean over seeds, band: 95% t-interval (none at n = 1), selected lr; "
+        f"axes stop at {YMAX})"
     )
     fig.tight_layout()
     figure_legend(fig, axes)
@@ -292,26 +327,34 @@ def fig6_loss_vs_S_over_K(t, cfg, path):
 
 
 # -- Figure 7 ---------------------------------------------------------------------------------------
+RHO_MARKERS = "osD^vP*X"
+
+
 def fig7_loss_vs_smoothness(t, cfg, path):
-    """Learned loss against (1 - rho) K / S per objective, with the reference of that objective as lines."""
+    """Learned loss against (1 - rho) K / S per objective, with the reference of that objective as lines.
+    Colour: init variant; marker: rho (the reference line of a rho carries its marker); hollow: not joint."""
     s = t["summary"].dropna(subset=["mean"]).assign(x=lambda d: (1 - d.rho) * d.K / d.S)
     th = theory_wide(t["theory"]).reset_index().assign(x=lambda d: (1 - d.rho) * d.K / d.S)
     objectives = sorted(s.objective.unique())
     fig, axes = plt.subplots(1, len(objectives), figsize=(7 * len(objectives), 4.4), squeeze=False)
     rhos = sorted(s.rho.unique())
-    colours = dict(zip(rhos, sns.color_palette("dark", n_colors=len(rhos))))
-    markers = dict(zip(sorted(set(zip(s.variant, s.method))), "osDPXv*<>ph"))
+    markers = {rho: RHO_MARKERS[i % len(RHO_MARKERS)] for i, rho in enumerate(rhos)}
+    palette = init_palette(cfg, t)
     for ax, objective in zip(axes[0], objectives):
         d = s[s.objective == objective]
         n_clipped = 0
         for (rho, variant, method), g in d.groupby(["rho", "variant", "method"]):
-            style = dict(color=colours[rho], marker=markers[variant, method], alpha=0.7, s=28)
+            colour = palette[variant]
+            style = dict(color=colour, marker=markers[rho], alpha=0.8, s=28, gid=init_gid(variant))
+            if method != "joint":
+                style.update(facecolors="none", edgecolors=colour)
             n_clipped += clipped(ax, g.x, g["mean"], **style, label=f"{variant} ({method}), rho = {rho:g}")
         for rho in rhos:
             cells = th[(th.rho == rho) & th.set_index(CELL).index.isin(d.set_index(CELL).index)]
             cells = cells.join(references(t, objective).rename("reference"), on=CELL)
             line = cells.groupby("x").reference.mean()  # cells that share x: their mean
-            ax.plot(line.index, line.values, "-", color=colours[rho], lw=1.5, label=f"reference, rho = {rho:g}")
+            ax.plot(line.index, line.values, color="black", ls=REFERENCE_STYLE, marker=markers[rho], ms=4,
+                    mfc="white", lw=1.2, label=f"reference, rho = {rho:g}")  # fmt: skip
         ax.set(
             xscale="log",
             ylim=(0, YMAX),
@@ -320,25 +363,37 @@ def fig7_loss_vs_smoothness(t, cfg, path):
             title=f"{OBJECTIVE_NAMES[objective]}\n{n_clipped} mean(s) above {YMAX}, drawn as ^ on the edge",
         )
         log_axis(ax)
-    fig.suptitle("Loss against (1 - rho) K / S: an approximate collapse (points: learned means; lines: reference)")
+    fig.suptitle(
+        "Loss against (1 - rho) K / S: an approximate collapse (points: learned means, colour: init, marker: rho, "
+        "hollow: not joint; lines: reference)"
+    )
     fig.tight_layout()
     figure_legend(fig, axes)
     _save(fig, path)
 
 
 # -- Figure 8 ---------------------------------------------------------------------------------------
+OBJECTIVE_MARKERS = {"exact": "o", "sampled": "s"}
+
+
 def fig8_width_vs_K_over_S(t, cfg, path):
     """Every ok learned kernel's width against K/S (hollow: below WIDTH_SUBSET of the reference), with the
     fitted slopes of claims.width_fit: all kernels, the subset, and the initial kernels (control)."""
     runs = selected_runs(t).assign(K_over_S=lambda d: d.K / d.S, learned=lambda d: d.recovered >= WIDTH_SUBSET)
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    sns.scatterplot(runs, x="K_over_S", y="filter_width", hue="variant", style="objective", size="S", alpha=0.7, ax=ax,
-                    palette=init_colours(runs.variant.unique()))  # fmt: skip
+    palette = init_palette(cfg, t)
+    Ss = sorted(runs.S.unique())
+    sizes = {S: 14 + 14 * i for i, S in enumerate(Ss)}  # larger markers: larger S
+    for (variant, objective, learned), g in runs.groupby(["variant", "objective", "learned"]):
+        colour = palette[variant]
+        ax.scatter(g.K_over_S, g.filter_width, s=g.S.map(sizes), marker=OBJECTIVE_MARKERS.get(objective, "o"),
+                   color=colour, facecolors=colour if learned else "none", alpha=0.7, gid=init_gid(variant),
+                   label=f"{variant} ({objective})" if learned else None)  # fmt: skip
     x = np.geomspace(runs.K_over_S.min(), runs.K_over_S.max(), 50)
-    for S in sorted(runs.S.unique()):
-        ax.plot(x, [theory.dirichlet_fwhm(S, k * S) for k in x], "k--", lw=0.8)
+    for S in Ss:
+        ax.plot(x, [theory.dirichlet_fwhm(S, k * S) for k in x], color="black", ls=REFERENCE_STYLE, lw=0.8)
     fits = [
-        f"{o}, {what}: {s:.2f} [{lo:.2f}, {hi:.2f}] (n = {n})"
+        f"{o}, {what}: {s:.2f} [{lo:.2f}, {hi:.2f}] (n = {n})" if np.isfinite(lo) else f"{o}, {what}: no fit (n = {n})"
         for o, g in runs.groupby("objective")
         for what, d, column in [
             ("all", g, "filter_width"),
@@ -355,7 +410,9 @@ def fig8_width_vs_K_over_S(t, cfg, path):
         title="Uncertainty principle, fitted slopes (theory 1):\n" + "\n".join(fits),
     )
     log_axis(ax)
-    ax.legend(fontsize=7, title="dashed: construction FWHM per S", title_fontsize=7)
+    at = ", ".join(str(int(S)) for S in Ss)
+    title = f"dash-dot: construction FWHM at S = {at}; hollow: below {WIDTH_SUBSET:.0%} of the reference"
+    ax.legend(fontsize=7, title=title, title_fontsize=7)
     _save(fig, path)
 
 
@@ -368,21 +425,31 @@ def fig9_real_vs_complex(t, cfg, path):
     s = t["summary"][t["summary"].objective == "exact"].dropna(subset=["mean"]).assign(K_over_S=lambda d: d.K / d.S)
     ratios, rhos = sorted(ref.K_over_S.unique()), sorted(ref.rho.unique())
     fig, axes = plt.subplots(len(rhos), len(ratios), figsize=(3.8 * len(ratios), 3.3 * len(rhos)), squeeze=False)
-    colours = init_colours(s.variant.unique())
+    palette = init_palette(cfg, t)
     markers = {"exp-exp": "o", "zoh": "s"}
     for row, rho in zip(axes, rhos):
         for ax, ratio in zip(row, ratios):
-            for family, style in [("complex", "k-"), ("real", "k--")]:
+            for family, colour, marker in [("complex", "black", "^"), ("real", "dimgrey", "v")]:
                 d = ref[(ref.family == family) & (ref.rho == rho) & (ref.K_over_S == ratio)].sort_values("S")
-                ax.plot(d.S, 1 - d.value, style, marker="^", ms=4, label=f"reference, {family} poles")
+                ax.plot(d.S, 1 - d.value, color=colour, ls=REFERENCE_STYLE, marker=marker, ms=4,
+                        label=f"reference, {family} poles")  # fmt: skip
             d = th[(th.rho == rho) & (th.K_over_S == ratio)].sort_values("S")
-            ax.plot(d.S, 1 - d.laguerre_limit, "k:", label="Laguerre limit (one repeated real pole)")
+            ax.plot(
+                d.S,
+                1 - d.laguerre_limit,
+                color="black",
+                ls=LIMIT_STYLE,
+                label="Laguerre limit (one repeated real pole)",
+            )
             bound = d[np.isfinite(d.lower_bound)]
-            ax.plot(bound.S, 1 - bound.lower_bound, color="grey", lw=1, label="1 - lower bound (rigorous)")
+            ax.plot(
+                bound.S, 1 - bound.lower_bound, color="grey", ls=BOUND_STYLE, lw=1, label="1 - lower bound (rigorous)"
+            )
             runs = s[(s.rho == rho) & (s.K_over_S == ratio)]
             for (variant, method, param), g in runs.groupby(["variant", "method", "parameterisation"]):
-                ax.scatter(g.S, 1 - g["mean"], color=colours[variant], marker=markers.get(param, "o"),
-                           facecolors="none" if method != "joint" else colours[variant], s=22,
+                colour = palette[variant]
+                ax.scatter(g.S, 1 - g["mean"], color=colour, marker=markers.get(param, "o"),
+                           facecolors="none" if method != "joint" else colour, s=22, gid=init_gid(variant),
                            label=f"{variant} ({method}, {param})")  # fmt: skip
             ax.set(xscale="log", ylim=(0, 1), title=f"K/S = {ratio:g}, rho = {rho:g}", xlabel="S",
                    ylabel="captured signal 1 - L")  # fmt: skip

@@ -40,9 +40,9 @@ import numpy as np
 import scipy.linalg as sla
 import torch
 
-from . import theory
+from . import formulas, theory
 from .layout import Layout
-from .signals import AR1
+from .signals import as_signal
 
 LR = 0.02  # Adam's learning rate of the log-decay nu where none is given (the best-known search)
 PHASE_LR = 15.0  # phase step = PHASE_LR * lr / K; with lr = 0.02, about a tenth of pi/K
@@ -71,7 +71,7 @@ class PolesLoss:
         self.tol = TOL
 
     def get(self) -> np.ndarray:
-        return torch.cat([p.detach() for p in self.model.pole_parameters()]).cpu().numpy()
+        return torch.cat([p.detach().reshape(-1) for p in self.model.pole_parameters()]).cpu().numpy()
 
     def poles(self, x) -> np.ndarray:
         self.set(x)
@@ -81,7 +81,7 @@ class PolesLoss:
         with torch.no_grad():
             start = 0
             for p in self.model.pole_parameters():
-                p.copy_(torch.from_numpy(x[start : start + p.numel()]))
+                p.copy_(torch.from_numpy(x[start : start + p.numel()]).reshape(p.shape))
                 start += p.numel()
 
     def phase_weights(self, x) -> np.ndarray:
@@ -96,7 +96,7 @@ class PolesLoss:
         if m.parameterisation == "exp-exp":
             w[h : 2 * h] = self.K
         else:
-            dt = float(torch.exp(m.log_dt).detach().cpu()[0])
+            dt = float(torch.exp(m.log_dt).detach().cpu().reshape(-1)[0])
             w[1 + h : 1 + 2 * h] = self.K * dt
             w[0] = self.K * np.abs(dt * m.A_im.detach().cpu().numpy()).max(initial=0.0)
         return w
@@ -114,16 +114,21 @@ class PolesLoss:
 
     def rounding(self, a, b) -> float:
         """eps |b|^T |G| |b| + 2 eps |v|^T |b|: what the quadratic form of the loss may lose (section 2)."""
-        G, v = AR1(self.rho).gram_and_cross(a, self.K)
-        return 1e-16 * float(np.abs(b) @ np.abs(G) @ np.abs(b) + 2 * np.abs(v) @ np.abs(b))
+        return formulas.rounding(*as_signal(self.rho).gram_and_cross(a, self.K), b)
 
     def __call__(self, x, tol=None):
-        """(L, grad) at x, the readout set to b*(a); raises Unreliable where float64 cannot tell."""
+        """(L*(a), grad) at x, the readout set to b*(a); raises Unreliable where float64 cannot tell.
+
+        The value is L*(a) from the orthonormal coordinates (``theory.optimal_filter``), accurate even
+        where the quadratic form at b* cancels; the gradient is that of the quadratic form (envelope
+        theorem), trusted while its rounding estimate stays below the tolerance. Every decision (the
+        best poles seen, a move's acceptance) is taken on the accurate value.
+        """
         if not np.all(np.isfinite(x)):
             raise Unreliable("non-finite pole parameters")
         a = self.poles(x)
         try:
-            b = theory.optimal_readout(a, self.K, self.rho)
+            b, value = theory.optimal_filter(a, self.K, self.rho)
         except (FloatingPointError, ValueError) as err:
             raise Unreliable(str(err)) from None
         self.model.set_readout(b)
@@ -132,10 +137,10 @@ class PolesLoss:
             p.grad = None
         loss = self.model.exact_loss(self.K, self.rho)
         loss.backward()
-        grad = torch.cat([p.grad for p in self.model.pole_parameters()]).cpu().numpy()
+        grad = torch.cat([p.grad.reshape(-1) for p in self.model.pole_parameters()]).cpu().numpy()
         if not (torch.isfinite(loss) and np.all(np.isfinite(grad))) or self.last_rounding > (tol or self.tol):
             raise Unreliable(f"the loss's rounding estimate {self.last_rounding:.2g} exceeds {tol or self.tol:.2g}")
-        return loss.item(), grad
+        return value, grad
 
 
 # -- re-seeding ------------------------------------------------------------------------------------
@@ -159,7 +164,7 @@ def removal_order(a, K, rho, m) -> list[int]:
     after each removal G^-1 and b* are downdated the same way, O(S^2) per removal.
     """
     h = _pairs(a)
-    G, v = AR1(rho).gram_and_cross(a, K)
+    G, v = as_signal(rho).gram_and_cross(a, K)
     c = _cholesky(G)
     b, Ginv = sla.cho_solve((c, True), v), sla.cho_solve((c, True), np.eye(a.size))
     index, alive, order = np.arange(a.size), list(range(h)), []
@@ -193,14 +198,14 @@ def insert_pairs(a, z, K, rho, m, min_new=0.01) -> list[complex]:
     of G_UU; both are updated in O(S |z|) per insertion. A candidate keeping less than ``min_new`` of
     its norm after projection onto the current poles would crowd them, and is not eligible.
     """
-    signal = AR1(rho)
+    signal = as_signal(rho)
     G, v = signal.gram_and_cross(a, K)
     c = _cholesky(G)
     U = np.concatenate([z, z.conj()])
     M = z.size
     Y = sla.solve_triangular(c, signal.gram(a, U), lower=True)  # L^-1 G_aU
     w = sla.solve_triangular(c, v, lower=True)
-    vU = signal._cross(U.conj(), K)
+    vU = signal.cross(U.conj(), K)
     r = vU - Y.conj().T @ w
     q = np.sum(np.abs(Y) ** 2, axis=0)
     q12 = np.sum(Y[:, :M].conj() * Y[:, M:], axis=0)
@@ -262,8 +267,7 @@ def to_params(a, model=None) -> np.ndarray:
     signs, ``zoh`` its Delta), or without a model (nu, theta, nu_real) of the complex family."""
     if model is not None:
         return model.pole_values(a)
-    p, r = Layout.of("complex", a.size).split(a)
-    return np.concatenate([np.log(-np.log(np.abs(p))), np.angle(p), np.log(-np.log(np.abs(r)))])
+    return formulas.exp_exp_params(*Layout.of("complex", a.size).split(a))
 
 
 def relax(f: PolesLoss, x, iterations=RELAX) -> np.ndarray:

@@ -36,12 +36,12 @@ import json
 import math
 import time
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 import scipy.optimize
 
-from . import config, inits, objectives, theory
+from . import config, formulas, inits, objectives, theory
 from .layout import Layout
 from .signals import as_signal
 
@@ -77,19 +77,22 @@ def population(objective: str, K: int, rho: float, window=None):
 
 
 def _poles_torch(x, pairs: int, signs, K: int):
-    """Poles [p, conj p, r] from x = (nu of the pairs, K theta / pi of the pairs, nu of the real poles)."""
+    """(a, log a) of the poles [p, conj p, r] from x = (nu of the pairs, K theta / pi of the pairs, nu of
+    the real poles), by the exp-exp map (``formulas.exp_exp_log``); a negative real pole has phase pi."""
     import torch  # here, not at the top: reading and verifying references needs no torch
 
-    nu, phase, nu_r = x[:pairs], x[pairs : 2 * pairs] * math.pi / K, x[2 * pairs :]
-    p = torch.exp(torch.complex(-torch.exp(nu), phase))  # (pairs,)
-    r = (signs * torch.exp(-torch.exp(nu_r))).to(p.dtype)  # (n_real,)
-    return torch.cat([p, p.conj(), r])  # (S,)
+    log_p = formulas.exp_exp_log(x[:pairs], x[pairs : 2 * pairs] * math.pi / K)  # (pairs,)
+    log_r = formulas.exp_exp_log(x[2 * pairs :])  # log|r|, (n_real,)
+    p, r = torch.exp(log_p), (signs * torch.exp(log_r)).to(log_p.dtype)
+    log_a = torch.cat([log_p, log_p.conj(), torch.complex(log_r, math.pi * (signs < 0).to(log_r.dtype))])
+    return torch.cat([p, p.conj(), r]), log_a  # (S,), (S,)
 
 
 def to_variables(a, pairs: int, K: int):
     """(x, signs) of poles a in the layout [p, conj p, r] (the inverse of ``_poles_torch``)."""
     p, r = a[:pairs], a[2 * pairs :].real
-    x = np.concatenate([np.log(-np.log(np.abs(p))), np.angle(p) * K / math.pi, np.log(-np.log(np.abs(r)))])
+    x = formulas.exp_exp_params(p, r)
+    x[pairs : 2 * pairs] *= K / math.pi
     return x, np.where(r < 0, -1.0, 1.0)
 
 
@@ -98,19 +101,17 @@ def _bounds(pairs: int, n_real: int, K: int):
     return [nu] * pairs + [(None, None)] * pairs + [nu] * n_real
 
 
-def _window_loss_torch(a, b, window: objectives.Window):
-    """The window loss of the kernel of (a, b) (docs/theory.md section 4), differentiable in a."""
+def _window_loss_torch(log_a, b, window: objectives.Window):
+    """The window loss of the kernel of (a, b), a = exp(log_a) (docs/theory.md section 4: the
+    formulas of theory.finite_window_loss), differentiable in log_a."""
     import torch  # here, not at the top: reading and verifying references needs no torch
 
     n, K = window.length, window.K
-    k = torch.arange(n, dtype=torch.float64)
-    c = (b[None, :] * torch.exp(torch.log(a)[None, :] * k[:, None])).sum(1).real  # (n,)
-    e = c - (k == K).to(torch.float64)  # (n,) error kernel
-    gamma = torch.from_numpy(as_signal(window.rho).autocovariance(np.arange(n)))  # (n,)
-    gamma[0] = 0.0
-    u = torch.fft.irfft(torch.fft.rfft(e, 2 * n) * torch.fft.rfft(gamma, 2 * n), 2 * n)[:n]  # (n,)
-    omega = torch.from_numpy(theory.window_weights(n, window.t_eval))  # (n,)
-    return omega @ (e**2 + 2 * e * u)
+    e = formulas.split_power_kernel(log_a, b, n).real  # (n,)
+    e = e - (torch.arange(n) == K).to(torch.float64)  # (n,) error kernel
+    gamma = as_signal(window.rho).autocovariance(np.arange(n))
+    gamma_f, omega = (torch.from_numpy(t) for t in formulas.window_terms(gamma, window.t_eval))
+    return formulas.window_loss(e, gamma_f, omega)
 
 
 class PolesObjective:
@@ -125,12 +126,9 @@ class PolesObjective:
     def poles(self, x) -> np.ndarray:
         import torch
 
-        return _poles_torch(torch.from_numpy(np.asarray(x, float)), self.pairs, self.signs, self.K).numpy()
+        return _poles_torch(torch.from_numpy(np.asarray(x, float)), self.pairs, self.signs, self.K)[0].numpy()
 
     def readout(self, a):
-        if isinstance(self.objective, objectives.Window):
-            return theory.finite_window_optimum(a, self.K, self.objective.rho, self.objective.length,
-                                                self.objective.t_eval).readout  # fmt: skip
         return self.objective.optimal_readout(a)
 
     def __call__(self, x):
@@ -138,15 +136,15 @@ class PolesObjective:
 
         self.evaluations += 1
         xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-        a_t = _poles_torch(xt, self.pairs, self.signs, self.K)
+        a_t, log_a = _poles_torch(xt, self.pairs, self.signs, self.K)
         a = a_t.detach().numpy()
         try:
-            value = self.objective.optimum(a)[0]
-            b = torch.from_numpy(self.readout(a))
+            value, b = self.objective.optimum_and_readout(a)  # one solve (a window: one eigendecomposition)
+            b = torch.from_numpy(b)
         except (FloatingPointError, ValueError):
             return 2.0, np.zeros_like(x)  # float64 cannot evaluate these poles: a wall for the line search
         if isinstance(self.objective, objectives.Window):
-            loss = _window_loss_torch(a_t, b, self.objective)
+            loss = _window_loss_torch(log_a, b, self.objective)
         else:
             loss = as_signal(self.objective.rho).quadratic_loss(a_t, b, self.K)
         loss.backward()
@@ -199,10 +197,9 @@ def random_starts(S: int, K: int, n: int, seed: int, pairs: int, rho: float):
 
 
 def coinciding(a, tol: float = 1e-9) -> list[int]:
-    """The sizes of the groups of poles that coincide (within ``tol``), largest first; [] if none do."""
-    a = np.asarray(a)
-    first = np.argmax(np.abs(a[:, None] - a[None, :]) <= tol, axis=1)
-    counts = np.bincount(first)
+    """The sizes of the groups of poles that coincide (within ``tol``, ``formulas.distinct``), largest
+    first; [] if none do."""
+    counts = np.bincount(formulas.distinct(a, tol)[1])
     return sorted((int(c) for c in counts if c > 1), reverse=True)
 
 
@@ -213,12 +210,16 @@ def ladder_starts(S: int, K: int):
         yield f"ladder {c:g}/K..8/K", np.exp(-np.geomspace(c / K, 8.0 / K, S)).astype(complex)
 
 
+TIE = 1e-12  # values closer than this are one value (rounding of L* is ~1e-15 here)
+
+
 def cluster_search(S: int, K: int, rho: float, sizes) -> dict:
     """The real family's limit at coinciding poles: m distinct real poles, each repeated S/m times
     (sizes as even as S allows), for each m of ``sizes``, scored by ``theory.optimal_loss`` with
     ``repeated="jordan"`` (the span of k^j p^k that a Jordan chain reaches and a diagonal layer only
     approaches). Each m: a grid scan of one common pole, then L-BFGS-B over the m poles
-    (finite-difference gradient; m is small)."""
+    (finite-difference gradient; m is small). Fewer clusters win ties: more clusters must be lower
+    by more than ``TIE`` (m clusters that merge onto one pole reach the m = 1 value up to rounding)."""
 
     def poles(p, m):
         counts = np.full(m, S // m) + (np.arange(m) < S % m)
@@ -232,13 +233,13 @@ def cluster_search(S: int, K: int, rho: float, sizes) -> dict:
 
     grid = 1 - np.geomspace(1e-3 / K, 1.0, 200)  # poles near 1 where the lag's time scale lives
     best = {"value": math.inf}
-    for m in (m for m in sizes if m <= S):
+    for m in sorted(m for m in sizes if m <= S):
         p0 = grid[np.argmin([loss([p], 1) for p in grid])]
         x0 = p0 * (1 - 0.1 * (1 - p0) * np.linspace(-1, 1, m))  # spread a little around the best single pole
         res = scipy.optimize.minimize(loss, x0, args=(m,), method="L-BFGS-B",
                                       bounds=[(-1 + 1e-12, 1 - 1e-4 / K)] * m)  # fmt: skip
         p = np.sort(res.x)[::-1]  # the larger clusters (when m does not divide S) to the slower poles
-        if loss(p, m) < best["value"]:  # scored as stored: the value is that of these very poles
+        if loss(p, m) < best["value"] - TIE:  # scored as stored: the value is that of these very poles
             best = {
                 "value": loss(p, m),
                 "poles": poles(p, m),
@@ -337,11 +338,9 @@ def search(objective: str, S: int, K: int, rho: float, window=None, family: str 
 def conditioning(a, K: int, rho: float) -> tuple[float, float]:
     """(max |b*|, cond G) at poles a: how large a diagonal layer's readout must be there, and how
     singular its Gram matrix is (inf for coinciding poles, which only a Jordan chain realises)."""
-    from .signals import AR1
-
     if coinciding(a):
         return math.inf, math.inf
-    G, _ = AR1(rho).gram_and_cross(np.asarray(a), K)
+    G, _ = as_signal(rho).gram_and_cross(np.asarray(a), K)
     try:
         b = theory.optimal_readout(a, K, rho)
     except FloatingPointError:
@@ -378,36 +377,64 @@ def cell_key_of(ref: dict) -> str:
     return cell_key(ref["objective"], ref["rho"], ref["S"], ref["K"], ref.get("window"), ref.get("family", "complex"))
 
 
-def committed_dir() -> Path:
-    return Path(str(resources.files("shiftbench") / COMMITTED))
+def committed_dir():
+    """The committed references as package data (an ``importlib.resources`` Traversable): what is read."""
+    return resources.files("shiftbench") / COMMITTED
 
 
-def committed_path(key: str) -> Path:
+def committed_file(key: str):
+    """The committed reference of a cell key as package data (it may not exist: no reference committed)."""
     return committed_dir() / f"{key}.json"
 
 
+def save_dir() -> Path:
+    """Where ``shiftbench reference --save`` writes: the source checkout's shiftbench/references/ (a
+    developer action). ValueError where shiftbench does not run from a checkout (an installed wheel:
+    its package data is no place to commit to)."""
+    package = Path(__file__).resolve().parent
+    if not (package.parent / "pyproject.toml").is_file():
+        raise ValueError(
+            f"--save writes into a source checkout's shiftbench/{COMMITTED}/, and this shiftbench ({package}) "
+            "is not run from one: install the checkout with pip install -e ."
+        )
+    return package / COMMITTED
+
+
+def committed_path(key: str) -> Path:
+    """The file ``--save`` writes for a cell key (``save_dir``); reading goes through ``committed_file``."""
+    return save_dir() / f"{key}.json"
+
+
 def load(path) -> dict:
-    """A stored reference, verified; InvalidReference for a file that is not one or does not match."""
+    """A stored reference, verified; InvalidReference for a file that is not one or does not match.
+
+    ``path``: a file path or an ``importlib.resources`` Traversable (the committed references)."""
+    path = Path(path) if isinstance(path, str) else path
     try:
-        ref = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        ref = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InvalidReference(f"{path}: not a readable reference file ({err})") from None
     if not isinstance(ref, dict) or not {"objective", "S", "K", "rho", "value", "poles"} <= set(ref):
         raise InvalidReference(f"{path}: not a reference file (missing keys)")
-    if Path(path).stem != cell_key_of(ref):
+    if PurePath(path.name).stem != cell_key_of(ref):
         raise InvalidReference(f"{path}: holds the reference of {cell_key_of(ref)}, not of its file name")
-    return verify(ref)
+    try:
+        return verify(ref)
+    except InvalidReference as err:
+        raise InvalidReference(f"{path}: {err}") from None
+    except (KeyError, TypeError, ValueError) as err:  # malformed fields: poles that are no numbers, ...
+        raise InvalidReference(f"{path}: not a reference file ({type(err).__name__}: {err})") from None
 
 
 def lookup(S: int, K: int, rho: float, objective: str = "exact", family: str = "complex", window=None):
-    """The committed reference of a cell, verified, or None where none is committed."""
-    path = committed_path(cell_key(objective, rho, S, K, window, family))
-    return load(path) if path.exists() else None
+    """The committed reference of a cell, verified, or None where none is committed.
 
-
-def reference_cell(objective: str, S: int, K: int, rho: float, window=None, family="complex", **options) -> dict:
-    """The committed reference of the cell where there is one (re-verified), else a new search."""
-    ref = lookup(S, K, rho, objective, family, window)
-    if ref is not None:
-        return {**ref, "committed": True}
-    return {**search(objective, S, K, rho, window, family, **options), "committed": False}
+    InvalidReference naming the file for a committed file that is broken, and naming the folder where
+    the package carries no committed references at all (a broken installation: its package data)."""
+    if not committed_dir().is_dir():
+        raise InvalidReference(
+            f"{committed_dir()}: the committed references are missing from this shiftbench installation "
+            "(package data shiftbench/references/*.json)"
+        )
+    found = committed_file(cell_key(objective, rho, S, K, window, family))
+    return load(found) if found.is_file() else None

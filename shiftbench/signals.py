@@ -1,10 +1,20 @@
 """Stationary, zero-mean, unit-variance input models.
 
 A signal is anything with an autocovariance, a spectral density, a sampler and the closed-form
-Gram matrix / cross term of the quadratic shift-K loss (``gram_and_cross``). The theory module only
-talks to that interface, so a new model (say band-limited noise) is one new class here plus one entry
-in ``SIGNALS``; no caller of the theory changes. A bare float ``rho`` everywhere means ``AR1(rho)``,
-and white noise is ``AR1(0)``.
+Gram matrix / cross term of the quadratic shift-K loss (``gram_and_cross``). A bare float ``rho``
+everywhere means ``AR1(rho)``, and white noise is ``AR1(0)``.
+
+What takes any signal of this interface (a new model, say band-limited noise, is one new class here):
+``theory.exact_loss``, ``theory.finite_window_loss``, ``theory.finite_window_optimum`` and
+``theory.optimal_loss`` (by a pseudo-inverse of G; its fast orthonormal-basis route is AR(1)'s).
+
+What is AR(1)-only, because its formula is: ``theory.optimal_readout`` and everything built on the
+orthonormal (Takenaka-Malmquist) basis of docs/theory.md section 3 (``orthonormal_coordinates``,
+``optimal_loss(repeated="jordan")``, ``laguerre_limit``); ``theory.lower_bound``; the model's
+differentiable losses (``LinearRNN.exact_loss`` passes AR(1)'s factored ``white_form``,
+``LinearRNN.window_loss`` takes rho); ``projection`` (its readout is ``theory.optimal_readout``, its
+re-seeding moves use ``AR1.gram``, ``gram_entries`` and ``cross``); the reference search and its cells,
+keyed by rho; ``evaluate``'s feed-through terms; and the datasets, sampled by ``AR1.sample``.
 """
 
 from __future__ import annotations
@@ -37,9 +47,13 @@ class StationarySignal(ABC):
         """(G, v) of L(b) = 1 - 2 Re(v^H b) + b^H G b for the kernel c_k = sum_s b_s a_s^k."""
 
     def quadratic_loss(self, a, b, K: int):
-        """L(b) = 1 - 2 Re(v^H b) + b^H G b; subclasses may factor G to save work in training."""
-        G, v = self.gram_and_cross(a, K)
-        return 1 - 2 * (v.conj() * b).sum().real + (b.conj() @ (G @ b)).real
+        """L(b) = 1 - 2 Re(v^H b) + b^H G b; subclasses may factor G to save work in training.
+
+        ``a`` and ``b`` may carry leading (run) axes: the loss is then one value per run.
+        """
+        x = a.conj()
+        G, v = self._gram(x[..., :, None], a[..., None, :]), self.cross(x, K)
+        return 1 - 2 * (v.conj() * b).sum(-1).real + (b.conj() * (G @ b[..., None])[..., 0]).sum(-1).real
 
 
 @dataclass(frozen=True)
@@ -87,7 +101,7 @@ class AR1(StationarySignal):
         around x = r, whose error there is below (1e-4)^3; both sides are accurate to ~1e-12.
         """
         x = a.conj()
-        return self._gram(x[:, None], a[None, :]), self._cross(x, K)
+        return self._gram(x[:, None], a[None, :]), self.cross(x, K)
 
     def gram(self, p, q) -> np.ndarray:
         """G(p_i, q_j): the Gram matrix between two sets of poles (numpy)."""
@@ -102,7 +116,7 @@ class AR1(StationarySignal):
         r = self.rho
         return (1 - r**2 * x * y) / ((1 - x * y) * (1 - r * x) * (1 - r * y))
 
-    def _cross(self, x, K: int):
+    def cross(self, x, K: int):
         """v_s for x = conj(a_s) (see gram_and_cross)."""
         r = self.rho
         if r == 0.0:
@@ -114,27 +128,30 @@ class AR1(StationarySignal):
         geometric = taylor * near + quotient * ~near
         return geometric + r * x ** (K + 1) / (1 - r * x)
 
-    def quadratic_loss(self, a, b, K: int):
+    def quadratic_loss(self, a, b, K: int, white_form=None):
         """The same loss with one S x S matrix instead of several (the training hot path).
 
         G = diag(conj w) G0 diag(w) with w = 1/(1 - r a) and G0 = r^2 + (1 - r^2) C, where
         C = 1/(1 - conj(a) a^T) is the white-noise Gram matrix. With beta = w * b:
-        b^H G b = r^2 |sum beta|^2 + (1 - r^2) beta^H C beta.
+        b^H G b = r^2 |sum beta|^2 + (1 - r^2) beta^H C beta. Leading (run) axes of ``a`` and ``b``
+        give one loss per run (duck-typed: numpy arrays and torch tensors). ``white_form(a, beta)``,
+        if given, computes beta^H C beta (the model passes one with a closed-form gradient).
         """
         r = self.rho
-        x = a.conj()
-        C = 1.0 / (1.0 - x[:, None] * a[None, :])
-        beta = b / (1 - r * a)
-        v = self._cross(x, K)
+        beta = b / (1 - r * a)  # (..., S)
+        v = self.cross(a.conj(), K)  # (..., S)
         return (
             1
-            - 2 * (v.conj() * b).sum().real
-            + r**2 * abs(beta.sum()) ** 2
-            + (1 - r**2) * (beta.conj() @ (C @ beta)).real
+            - 2 * (v.conj() * b).sum(-1).real
+            + r**2 * abs(beta.sum(-1)) ** 2
+            + (1 - r**2) * (white_form or self.white_form)(a, beta)
         )
 
-
-SIGNALS = {"ar1": AR1}
+    @staticmethod
+    def white_form(a, beta):
+        """beta^H C beta with C_st = 1/(1 - conj(a_s) a_t), per run: (..., S) -> (...)."""
+        C = 1.0 / (1.0 - a.conj()[..., :, None] * a[..., None, :])  # (..., S, S)
+        return (beta.conj() * (C @ beta[..., None])[..., 0]).sum(-1).real
 
 
 def as_signal(signal) -> StationarySignal:

@@ -16,6 +16,8 @@ import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 from scipy.signal import fftconvolve, lfilter
 
+from . import formulas
+from .formulas import window_weights
 from .signals import AR1, as_signal
 
 # ----------------------------------------------------------------------------------------------
@@ -63,16 +65,13 @@ def _check_window(K: int, length: int, t_eval: int):
 def kernel(a, b, n: int) -> np.ndarray:
     """c_k = sum_s b_s a_s^k for k < n (complex; real up to rounding for conjugate pairs).
 
-    Split powers, as in the model: with k = j m + i (m ~ sqrt(n)), a^k = (a^m)^j a^i, so the
-    kernel is one (n/m x S) @ (S x m) product and S (n/m + m) complex exponentials.
+    Split powers, as in the model (``formulas.split_power_kernel``): S (n/m + m) complex
+    exponentials and one (n/m x S) @ (S x m) product, m = isqrt(n).
     """
     a = check_poles(a)
     b = check_readout(b, a)
-    m = max(1, int(np.sqrt(n)))
     log_a = np.log(np.where(a == 0, 1e-300, a))  # a pole at 0 contributes only at k = 0
-    outer = b[None, :] * np.exp(np.arange(-(-n // m))[:, None] * (m * log_a)[None, :])
-    inner = np.exp(log_a[:, None] * np.arange(m)[None, :])
-    return (outer @ inner).reshape(-1)[:n]
+    return formulas.split_power_kernel(log_a, b, n)
 
 
 def frequency_response(a, b, omega) -> np.ndarray:
@@ -95,7 +94,7 @@ def exact_loss(a, b, K: int, rho=0.0) -> float:
     G, v = as_signal(rho).gram_and_cross(a, K)
     with np.errstate(over="ignore", invalid="ignore"):  # huge b: judged by the rounding estimate below
         loss = float(1 - 2 * np.real(np.vdot(v, b)) + np.real(np.vdot(b, G @ b)))
-        rounding = 1e-16 * (np.abs(b) @ np.abs(G) @ np.abs(b) + 2 * np.abs(v) @ np.abs(b))
+    rounding = formulas.rounding(G, v, b)
     # The quadratic form cancels when b is huge (optimal readouts of crowded poles reach 1e6+): its
     # rounding error is about eps |b|^T |G| |b|. When that could exceed 1e-9, evaluate the same loss
     # on the kernel instead, truncated where every pole has decayed below 1e-17 (the finite-window
@@ -117,35 +116,23 @@ def finite_window_loss(a, b, K: int, rho, length: int, t_eval: int) -> float:
     """Exact expected MSE with zero initial state, averaged over the last ``t_eval`` of ``length`` steps.
 
     At position t the filter only sees x_0..x_t, so its error kernel is e = c - d truncated at k <= t,
-    and L_t = sum_{k,k' <= t} e_k conj(e_k') gamma(k - k'). Adding lag t to the window adds
-    |e_t|^2 + 2 Re(e_t conj(u_t)) with u_t = sum_{k<t} e_k gamma(t - k), so all L_t come from one
-    causal convolution (FFT), and their mean weighs lag k by ``window_weights``: O(S n) for the kernel
-    plus O(n log n), a few tens of ms at S = 256, length = 4096 (no O(n^2) Toeplitz forms).
+    and L_t = sum_{k,k' <= t} e_k e_k' gamma(k - k'). Adding lag t to the window adds
+    e_t^2 + 2 e_t u_t with u_t = sum_{k<t} e_k gamma(t - k), so all L_t come from one causal
+    convolution (FFT), and their mean weighs lag k by ``window_weights`` (``formulas.window_loss``,
+    the model's formula too): O(S n) for the kernel plus O(n log n), a few tens of ms at S = 256,
+    length = 4096 (no O(n^2) Toeplitz forms). A complex kernel (not conjugate-symmetric) scores
+    E|y - x|^2 = E(Re y - x)^2 + E(Im y)^2: its real and imaginary parts add.
     """
     K = _check_lag(K)
     _check_window(K, length, t_eval)
     e = kernel(a, b, length)
     e[K] -= 1.0
-    gamma = as_signal(rho).autocovariance(np.arange(length))
-    gamma[0] = 0.0
-    u = fftconvolve(e, gamma)[:length]
-    increments = np.abs(e) ** 2 + 2 * np.real(e * np.conj(u))
-    return float(window_weights(length, t_eval) @ increments)  # the mean over t of sum_{k<=t} increments
+    gamma_f, omega = formulas.window_terms(as_signal(rho).autocovariance(np.arange(length)), t_eval)
+    return float(formulas.window_loss(np.stack([e.real, e.imag]), gamma_f, omega).sum())
 
 
 # ----------------------------------------------------------------------------------------------
 # Optimal readout for fixed poles
-
-
-def _distinct(a, tol=1e-12):
-    """Merge (numerically) repeated poles: the span of {a_s^k} only sees distinct ones.
-
-    Returns the distinct poles and, for every input pole, the index of its representative (the
-    first pole within ``tol`` of it).
-    """
-    first = np.argmax(np.abs(a[:, None] - a[None, :]) <= tol, axis=1)  # the diagonal always matches
-    reps, index = np.unique(first, return_inverse=True)
-    return a[reps], index
 
 
 def _allpass_impulse(a, n: int) -> np.ndarray:
@@ -157,7 +144,7 @@ def _allpass_impulse(a, n: int) -> np.ndarray:
     return x
 
 
-def _orthonormal_coordinates(a, K: int, rho: float):
+def orthonormal_coordinates(a, K: int, rho: float):
     """Coordinates (f, l) of the whitened AR(1) problem in the Takenaka-Malmquist basis.
 
     Basis: poles (rho, a_1, ..., a_S), rho first so psi_0 is the colouring filter itself. f_n is the
@@ -171,12 +158,14 @@ def _orthonormal_coordinates(a, K: int, rho: float):
     r = s2 * rho ** np.arange(K - 1, -1, -1, dtype=float) + 0j
     f = np.empty(a.size + 1, dtype=complex)
     f[0] = rho**K
+    t = np.empty(K + 1, dtype=complex)
     for n, pole in enumerate(a, start=1):
         c = np.conj(pole)
-        t = np.append(r, 0.0) - pole * np.insert(r, 0, 0.0)  # r(z) (1 - a z), K + 1 coefficients
+        t[:K], t[K] = r, 0.0
+        t[1:] -= pole * r  # r(z) (1 - a z), K + 1 coefficients
         # Synthetic division by (z - c) from the top: p_{m-1} = t_m + c p_m; what is left is t(c).
         u = lfilter([1.0], [1.0, -c], t[::-1])
-        r = u[:-1][::-1]
+        r = u[-2::-1]
         # t(c) = r(c)(1 - |a|^2), and f_n = sqrt(1 - |a|^2) r(c).
         f[n] = u[-1] / np.sqrt(1 - abs(pole) ** 2)
     # l_n = -sqrt(1-|a_n|^2) / (sqrt(1-rho^2) a_n) * prod_{j<n} (-1/a_j), kept in logs: only the
@@ -210,7 +199,7 @@ def optimal_loss(a, K: int, rho=0.0, repeated="merge") -> float:
         raise ValueError(f"repeated must be one of {REPEATED}, got {repeated!r}")
     a = check_poles(a)
     if repeated == "merge":
-        a, _ = _distinct(a)
+        a, _ = formulas.distinct(a)
     K = _check_lag(K)
     signal = as_signal(rho)
     if not isinstance(signal, AR1):
@@ -220,7 +209,7 @@ def optimal_loss(a, K: int, rho=0.0, repeated="merge") -> float:
         return float(1 - np.real(np.vdot(v, np.linalg.lstsq(G, v, rcond=None)[0])))
     if signal.rho == 0.0:
         return float(np.sum(np.abs(_allpass_impulse(a, K + 1)) ** 2))
-    f, l = _orthonormal_coordinates(a, K, signal.rho)
+    f, l = orthonormal_coordinates(a, K, signal.rho)
     return float(1 - np.sum(np.abs(f) ** 2) + abs(np.sum(f * l)) ** 2 / np.sum(np.abs(l) ** 2))
 
 
@@ -266,15 +255,24 @@ def optimal_readout(a, K: int, rho=0.0) -> np.ndarray:
     ill-conditioning), and then only the kernel and the loss are meaningful. O(S^2).
     Repeated poles share their coefficient equally (so conjugate symmetry is kept).
     """
+    return optimal_filter(a, K, rho)[0]
+
+
+def optimal_filter(a, K: int, rho=0.0) -> tuple[np.ndarray, float]:
+    """(b*(a), L*(a)) from one computation of the orthonormal coordinates (``optimal_readout``,
+    and ``optimal_loss`` with distinct poles merged): what projected training needs at every step.
+    L* = 1 - |f|^2 + |f . l|^2 / |l|^2 is computed from the coordinates, accurately even where the
+    quadratic form at b* cancels (huge readouts)."""
     a_all = check_poles(a)
-    a, index = _distinct(a_all)
+    a, index = formulas.distinct(a_all)
     K = _check_lag(K)
     rho = as_signal(rho).rho
-    f, l = _orthonormal_coordinates(a, K, rho)
-    w = (f - np.sum(f * l) / np.sum(np.abs(l) ** 2) * np.conj(l))[1:]
+    f, l = orthonormal_coordinates(a, K, rho)
+    fl, ll = np.sum(f * l), np.sum(np.abs(l) ** 2)
+    w = (f - fl / ll * np.conj(l))[1:]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         b = (1 / a - rho) / np.sqrt(1 - rho**2) * _residues(a, w)
-    return _share(b, index)
+    return _share(b, index), float(1 - np.sum(np.abs(f) ** 2) + abs(fl) ** 2 / ll)
 
 
 def _residues(a, w) -> np.ndarray:
@@ -326,12 +324,6 @@ class WindowOptimum:
     certified: bool
 
 
-def window_weights(length: int, t_eval: int) -> np.ndarray:
-    """omega_k = #{scored t >= k} / t_eval: the weight of lag k in the window loss (section 4)."""
-    k = np.arange(length)
-    return (length - np.maximum(k, length - t_eval)) / t_eval
-
-
 def _orthonormal_basis(a, n: int) -> np.ndarray:
     """(n, S): the white-noise Takenaka-Malmquist basis of the poles, phi_j = sqrt(1-|a_j|^2)
     (all-pass of a_1..a_{j-1}) / (1 - a_j z), as impulse responses: 2 S first-order IIR filters."""
@@ -357,7 +349,7 @@ def finite_window_optimum(a, K: int, rho, length: int, t_eval: int) -> WindowOpt
     a_all = check_poles(a)
     if np.any(a_all == 0):
         raise ValueError("the orthonormal-basis route needs every pole != 0")
-    a, index = _distinct(a_all)
+    a, index = formulas.distinct(a_all)
     K = _check_lag(K)
     _check_window(K, length, t_eval)
     signal = as_signal(rho)

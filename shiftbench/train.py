@@ -1,17 +1,26 @@
-"""Training one linear RNN on the shift-K task: its spec, its objective and method, its record.
+"""Training linear RNNs on the shift-K task: a run's spec, its objective and method, its record.
+
+The runs of a job that differ only in seed and learning rate are trained as one batched model
+(``train_runs``): poles and readouts stacked on a leading run axis, one kernel build, convolution and
+update for all of them, each run with its own learning rate (``RunAdam``), its own minibatch stream
+(its seed's generator) and its own divergence. One run (``train_run``) is the R = 1 case of the same
+code. Projected training (``projection.fit``) runs one run at a time: its guarded steps and moves
+are decisions of each run.
 
 A run never raises on numerical failure: a non-finite loss or parameter, or a pole pushed onto the
-unit circle by a parameter blow-up, stops it with ``status = "diverged"`` and the step where it
+unit circle by a parameter blow-up, stops it alone with ``status = "diverged"`` and the step where it
 happened, so one bad learning rate cannot take a sweep down or poison its tables.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import scipy.fft
 import torch
 
 from . import config, inits, objectives, projection, theory
@@ -108,34 +117,121 @@ def shift_targets(x: torch.Tensor, K: int, t_eval: int):
 
 
 def sampled_mse(model: LinearRNN, x: torch.Tensor, K: int, t_eval: int) -> torch.Tensor:
+    """The MSE of a one-run model on sequences x (..., N): the last t_eval steps against x_{t-K}."""
     inputs, targets = shift_targets(x, K, t_eval)
     return ((model(inputs)[..., -t_eval:] - targets) ** 2).mean()
 
 
-def _is_unstable(model: LinearRNN, loss: torch.Tensor) -> bool:
-    if not torch.isfinite(loss):
-        return True
-    if not all(torch.isfinite(p).all() for p in model.parameters()):
-        return True
-    return bool((model.pole_tensors()[0].abs() >= 1).any())
+class Sequences:
+    """A stored set of sequences (n, N), transformed once: their spectra and their targets.
+
+    Only the last t_eval outputs are scored, so the FFT needs n_fft >= N + t_eval - 1 points, not 2N
+    (``LinearRNN.convolve``); ``scipy.fft.next_fast_len`` rounds it up to a fast size.
+    """
+
+    def __init__(self, x: np.ndarray, K: int, t_eval: int, device):
+        x = torch.from_numpy(x).to(device)  # (n, N)
+        self.n, self.N, self.t_eval = x.shape[0], x.shape[1], t_eval
+        self.n_fft = scipy.fft.next_fast_len(self.N + t_eval, real=True)
+        self.spectra = torch.fft.rfft(x, n=self.n_fft)  # (n, F)
+        self.targets = shift_targets(x, K, t_eval)[1]  # (n, t_eval)
+
+    def mse(self, model: LinearRNN, idx: torch.Tensor) -> torch.Tensor:
+        """Each run's MSE on its own minibatch: idx (R, B) indexes sequences -> (R,)."""
+        y = model.convolve(self.spectra[idx], self.N, self.n_fft)[..., -self.t_eval :]  # (R, B, t_eval)
+        return ((y - self.targets[idx]) ** 2).mean((-2, -1))
+
+    def run_mse(self, model: LinearRNN, r: int) -> float:
+        """Run r's MSE over every sequence (one run at a time keeps the memory at one run's)."""
+        C = torch.fft.rfft(model.run_kernels(self.N)[r], n=self.n_fft)  # (F,)
+        y = torch.fft.irfft(self.spectra * C, n=self.n_fft)[:, self.N - self.t_eval : self.N]  # (n, t_eval)
+        return float(((y - self.targets) ** 2).mean())
+
+
+class RunAdam:
+    """Adam (torch's update rule and defaults) over stacked parameters, one learning rate per run.
+
+    Every parameter has a leading run axis R; ``lr`` is (R,). ``step(scale, alive)`` moves the runs
+    where ``alive`` is true by their own lr times ``scale`` (the schedule), and leaves the others as
+    they are. Clipping, where asked, is per run: each run's gradient norm over all its parameters.
+    """
+
+    def __init__(self, params, lr: torch.Tensor, betas=(0.9, 0.999), eps=1e-8):
+        self.params, self.lr, self.betas, self.eps, self.t = list(params), lr, betas, eps, 0
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+
+    def _view(self, x, p):
+        return x.reshape(-1, *[1] * (p.ndim - 1))  # (R,) -> (R, 1, ...)
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def clip(self, max_norm: float):
+        """Scale each run's gradient to norm <= max_norm (``torch.nn.utils.clip_grad_norm_`` per run)."""
+        grads = [p.grad for p in self.params if p.grad is not None]
+        norm = torch.stack([(g**2).reshape(g.shape[0], -1).sum(-1) for g in grads]).sum(0).sqrt()  # (R,)
+        coef = torch.clamp(max_norm / (norm + 1e-6), max=1.0)
+        for g in grads:
+            g.mul_(self._view(coef, g))
+
+    @torch.no_grad()
+    def step(self, scale: float, alive: torch.Tensor):
+        """One update of the runs where ``alive``; the others keep their parameters."""
+        self.t += 1
+        (b1, b2), t = self.betas, self.t
+        live = [self._view(alive, p) for p in self.params]
+        grads = [torch.where(w, p.grad, 0.0) for w, p in zip(live, self.params)]
+        torch._foreach_lerp_(self.m, grads, 1 - b1)
+        torch._foreach_mul_(self.v, b2)
+        torch._foreach_addcmul_(self.v, grads, grads, value=1 - b2)
+        denom = torch._foreach_add(torch._foreach_div(torch._foreach_sqrt(self.v), math.sqrt(1 - b2**t)), self.eps)
+        size = self.lr * scale / (1 - b1**t) * alive  # (R,): no step for the others
+        updates = torch._foreach_div(self.m, denom)
+        torch._foreach_mul_(updates, [self._view(size, p) for p in self.params])
+        torch._foreach_sub_(self.params, updates)
+
+
+# What may differ between the runs of one batched model: where each starts and how fast it moves.
+PER_RUN = ("seed", "lr", "init", "readout", "init_params")
+
+
+def batch_key(spec: RunSpec) -> str:
+    """Runs with equal keys can train as one batched model: they differ only in ``PER_RUN``."""
+    return json.dumps({k: v for k, v in asdict(spec).items() if k not in PER_RUN}, sort_keys=True)
 
 
 def train_run(spec: RunSpec, train_x: np.ndarray | None = None, test_x: np.ndarray | None = None) -> dict:
-    """Train one model; returns a JSON-ready record (config, status, losses, curve, parameters).
+    """Train one run (the R = 1 case of ``train_runs``); returns its JSON-ready record."""
+    return train_runs([spec], train_x, test_x)[0]
+
+
+def train_runs(specs, train_x: np.ndarray | None = None, test_x: np.ndarray | None = None) -> list[dict]:
+    """Train runs of one K (sharing ``train_x``/``test_x``); each group of equal ``batch_key`` as one
+    batched model. Returns one record per spec, in order (see ``_new_record`` for the fields).
 
     status: "ok"; "diverged" (non-finite loss or parameters, or a pole on the unit circle; with
     ``diverged_step``); or "failed" (a loss or an optimal readout that float64 cannot evaluate for
     these parameters, with ``error``). Only "ok" runs carry final losses; the others keep NaN and
     never enter a mean. Every loss in the record is exact and data-free except ``final_train_loss``
-    (sampled objective) and ``test_mse``.
+    (sampled objective) and ``test_mse``. ``wall_time`` is the batch's wall time over its runs;
+    ``batch_runs`` says how many runs shared it.
     """
-    start = time.perf_counter()
-    if spec.objective == "sampled" and train_x is None:
-        raise ValueError("objective 'sampled' needs training sequences")
-    objective = spec.population()
-    stationary = objectives.Stationary(spec.K, spec.rho)
+    groups: dict = {}
+    for i, spec in enumerate(specs):  # projected training decides per run: each run a batch of its own
+        groups.setdefault((batch_key(spec), i if spec.method in PROJECTED_METHODS else -1), []).append(i)
+    records = [None] * len(specs)
+    for idx in groups.values():
+        for i, rec in zip(idx, _train_batch([specs[i] for i in idx], train_x, test_x)):
+            records[i] = rec
+    return records
+
+
+def _new_record(spec: RunSpec) -> dict:
     nan = float("nan")
-    record = {
+    return {
         **asdict(spec),
         "status": "ok",
         "diverged_step": None,
@@ -150,43 +246,95 @@ def train_run(spec: RunSpec, train_x: np.ndarray | None = None, test_x: np.ndarr
         "objective_optimal_certified": None,
         **dict.fromkeys(["final_train_loss", "test_mse", "filter_width"], nan),
     }
-    try:
-        a0, b0 = inits.initialise(
-            spec.init, spec.S, spec.K, spec.seed, spec.readout, spec.rho, spec.family, **spec.init_params
-        )
-        record["initial_objective_loss"] = objective.loss(a0, b0)
-        record["initial_stationary_loss"] = stationary.loss(a0, b0)
-        record["initial_optimal_loss"] = _optimum(objective, a0)[0]
-        record["initial_filter_width"] = theory.filter_width(theory.kernel(a0, b0, 2 * spec.K), spec.K)
-        log_dt = None
-        if spec.parameterisation == "zoh":  # start from the init's own step: log Delta = log dt, A = log(a)/dt
-            log_dt = math.log(inits.init_dt(spec.init, spec.S, spec.K, spec.seed, **spec.init_params))
-        model = LinearRNN(a0, b0, spec.family, spec.parameterisation, log_dt).to(resolve_device(spec.device))
-        data = None if train_x is None else torch.from_numpy(train_x).to(model.device)
-        _fit(model, spec, objective, stationary, data, record)
-        if record["status"] == "ok":
-            record.update(_final_metrics(model, spec, objective, data, test_x))
-    except FloatingPointError as err:
-        record.update(status="failed", error=str(err))
-    record["steps_done"] = record["curve"][-1][0] if record["curve"] else 0
-    record["wall_time"] = time.perf_counter() - start
-    return record
 
 
-def _fit(model: LinearRNN, spec: RunSpec, objective, stationary, data, record: dict):
-    """Train with the run's method; appends to record["curve"], marks divergence in place.
+def _initial(spec: RunSpec, objective, stationary, record: dict, known: dict):
+    """(a0, b0, log_dt or None) of a run, with its initial losses written into its record.
 
-    ``joint`` is Adam on poles and readout together, on minibatches (sampled) or the population loss
-    (exact). ``projected`` trains the poles with the readout held at b*(a) (``projection.fit``);
-    ``reseed`` adds its re-seeding moves, a search heuristic.
+    ``known`` maps a start (a0, b0) to its initial losses: runs that differ only in lr (or, with a
+    deterministic init, in seed) start from the same filter, and its window optimum costs ~0.4 s at
+    S = 250, n = 2250.
     """
+    a0, b0 = inits.initialise(
+        spec.init, spec.S, spec.K, spec.seed, spec.readout, spec.rho, spec.family, **spec.init_params
+    )
+    key = (a0.tobytes(), b0.tobytes())
+    if key not in known:
+        loss = objective.loss(a0, b0)
+        known[key] = {
+            "initial_objective_loss": loss,
+            "initial_stationary_loss": loss if objective == stationary else stationary.loss(a0, b0),
+            "initial_optimal_loss": _optimum(objective, a0)[0],
+            "initial_filter_width": theory.filter_width(theory.kernel(a0, b0, 2 * spec.K), spec.K),
+        }
+    record.update(known[key])
+    log_dt = None
+    if spec.parameterisation == "zoh":  # start from the init's own step: log Delta = log dt, A = log(a)/dt
+        log_dt = math.log(inits.init_dt(spec.init, spec.S, spec.K, spec.seed, **spec.init_params))
+    return a0, b0, log_dt
+
+
+def _train_batch(specs, train_x, test_x) -> list[dict]:
+    """Train runs of one batch key as one model of R runs (a run whose init fails is left out)."""
+    start = time.perf_counter()
+    spec = specs[0]
+    if spec.objective == "sampled" and train_x is None:
+        raise ValueError("objective 'sampled' needs training sequences")
+    objective, stationary = spec.population(), objectives.Stationary(spec.K, spec.rho)
+    records = [_new_record(s) for s in specs]
+    starts, members, known = [], [], {}
+    for i, (s, rec) in enumerate(zip(specs, records)):
+        try:
+            starts.append(_initial(s, objective, stationary, rec, known))
+            members.append(i)
+        except FloatingPointError as err:
+            rec.update(status="failed", error=str(err))
+    if members:
+        a0, b0, log_dt = (np.array(x) for x in zip(*starts))  # (R, S), (R, S), (R,)
+        log_dt = None if spec.parameterisation == "exp-exp" else log_dt
+        if spec.method in PROJECTED_METHODS:  # one run (see batch_key), as projection.fit takes it
+            a0, b0, log_dt = a0[0], b0[0], None if log_dt is None else log_dt[0]
+        device = resolve_device(spec.device)
+        model = LinearRNN(a0, b0, spec.family, spec.parameterisation, log_dt).to(device)  # R = len(members)
+        train = None if train_x is None else Sequences(train_x, spec.K, spec.t_eval, device)
+        test = None if test_x is None else Sequences(test_x, spec.K, spec.t_eval, device)
+        batch = [specs[i] for i in members]
+        recs = [records[i] for i in members]
+        if spec.method in PROJECTED_METHODS:
+            _fit_projected(model, spec, objective, stationary, recs[0])
+        else:
+            _fit_joint(model, batch, objective, stationary, train, recs)
+        for r, (s, rec) in enumerate(zip(batch, recs)):
+            if rec["status"] == "ok":
+                try:
+                    rec.update(_final_metrics(model, r, s, objective, train, test))
+                except FloatingPointError as err:
+                    rec.update(status="failed", error=str(err))
+    seconds = time.perf_counter() - start
+    for rec in records:
+        rec["steps_done"] = rec["curve"][-1][0] if rec["curve"] else 0
+        rec["wall_time"] = seconds / len(records)
+        rec["batch_runs"] = len(records)
+    return records
+
+
+def _curve_point(objective, stationary, a, b, step, train_loss):
+    """(step, training loss, objective loss, stationary loss); the exact objective is the stationary loss."""
+    if objective == stationary:
+        return (step, train_loss, *_evaluable(objective.loss, a=a, b=b) * 2)
+    return (step, train_loss, *_evaluable(objective.loss, stationary.loss, a=a, b=b))
+
+
+def _fit_projected(model: LinearRNN, spec: RunSpec, objective, stationary, record: dict):
+    """``projected`` trains the poles with the readout held at b*(a) (``projection.fit``); ``reseed``
+    adds its re-seeding moves, a search heuristic. Raises FloatingPointError where b*(a) of the start
+    cannot be evaluated (the run fails)."""
 
     def log(step, train_loss):
-        a, b = model.poles(), model.readout()
-        record["curve"].append((step, train_loss, *_evaluable(objective.loss, stationary.loss, a=a, b=b)))
+        record["curve"].append(_curve_point(objective, stationary, model.poles(), model.readout(), step, train_loss))
 
-    if spec.method in PROJECTED_METHODS:
-        return projection.fit(
+    try:
+        projection.fit(
             model,
             spec.K,
             spec.rho,
@@ -197,32 +345,52 @@ def _fit(model: LinearRNN, spec: RunSpec, objective, stationary, data, record: d
             spec.log_every,
             moves=spec.method == "reseed",
         )
-    opt = torch.optim.Adam(model.parameters(), lr=spec.lr, foreach=True)  # one fused update of a few small tensors
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, spec.steps) if spec.schedule == "cosine" else None
-    gen = torch.Generator().manual_seed(spec.seed)
+    except FloatingPointError as err:
+        record.update(status="failed", error=str(err))
 
-    def training_loss():
+
+def _unstable(model: LinearRNN, loss: torch.Tensor) -> torch.Tensor:
+    """(R,) bool: runs with a non-finite loss or parameter, or a pole on or beyond the unit circle."""
+    with torch.no_grad():
+        params = torch.cat([p.reshape(model.runs, -1) for p in model.parameters()], 1)  # (R, P)
+        finite = torch.isfinite(loss) & torch.isfinite(params).all(1)
+        return ~finite | (model.pole_tensors()[0].abs() >= 1).any(-1)
+
+
+def _fit_joint(model: LinearRNN, specs, objective, stationary, train, records):
+    """Adam on poles and readout of every run together, on minibatches (sampled) or the population
+    loss (exact). Appends to each record's curve; a run that diverges stops alone, marked in place."""
+    spec, R = specs[0], len(specs)
+    lr = torch.tensor([s.lr for s in specs], dtype=torch.float64, device=model.device)
+    opt = RunAdam(model.parameters(), lr)
+    gens = [torch.Generator().manual_seed(s.seed) for s in specs]  # each run's own minibatch stream
+    alive = torch.ones(R, dtype=torch.bool, device=model.device)
+
+    def training_loss():  # (R,)
         if spec.objective == "exact":
             return objective.torch_loss(model)
-        idx = torch.randint(len(data), (spec.batch_size,), generator=gen)
-        return sampled_mse(model, data[idx.to(data.device)], spec.K, spec.t_eval)
+        idx = torch.stack([torch.randint(train.n, (spec.batch_size,), generator=g) for g in gens])  # (R, B)
+        return train.mse(model, idx.to(model.device))
 
     for step in range(spec.steps + 1):
         loss = training_loss()
-        if _is_unstable(model, loss):
-            record.update(status="diverged", diverged_step=step)
+        gone = alive & _unstable(model, loss)
+        for r in torch.nonzero(gone).flatten().tolist():
+            records[r].update(status="diverged", diverged_step=step)
+        alive &= ~gone
+        if not alive.any():
             return
         if step % spec.log_every == 0 or step == spec.steps:
-            log(step, loss.item())
+            a, b, values = model.poles(), model.readout(), loss.detach().cpu().numpy()
+            for r in torch.nonzero(alive).flatten().tolist():
+                records[r]["curve"].append(_curve_point(objective, stationary, a[r], b[r], step, float(values[r])))
         if step == spec.steps:
             return
         opt.zero_grad()
-        loss.backward()
+        torch.where(alive, loss, 0.0).sum().backward()  # each run's gradient is that of its own loss
         if spec.clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), spec.clip)
-        opt.step()
-        if sched is not None:
-            sched.step()
+            opt.clip(spec.clip)
+        opt.step(0.5 * (1 + math.cos(math.pi * step / spec.steps)) if spec.schedule == "cosine" else 1.0, alive)
 
 
 def _evaluable(*losses, a, b):
@@ -246,25 +414,25 @@ def _optimum(objective, a) -> tuple[float, bool]:
         return float("nan"), False
 
 
-def _final_metrics(model: LinearRNN, spec: RunSpec, objective, data, test_x) -> dict:
-    a, b = model.poles(), model.readout()
+def _final_metrics(model: LinearRNN, r: int, spec: RunSpec, objective, train, test) -> dict:
+    """Run r's final losses, filter and parameters."""
+    a, b = np.atleast_2d(model.poles())[r], np.atleast_2d(model.readout())[r]
     optimum, certified = _optimum(objective, a)
+    loss = objective.loss(a, b)
+    same = objective == objectives.Stationary(spec.K, spec.rho)  # the exact objective: computed once
     out = {
-        "objective_loss": objective.loss(a, b),
+        "objective_loss": loss,
         "objective_optimal_loss": optimum,
         "objective_optimal_certified": certified,
-        "stationary_loss": theory.exact_loss(a, b, spec.K, spec.rho),
-        "stationary_optimal_loss": theory.optimal_loss(a, spec.K, spec.rho),
+        "stationary_loss": loss if same else theory.exact_loss(a, b, spec.K, spec.rho),
+        "stationary_optimal_loss": optimum if same else theory.optimal_loss(a, spec.K, spec.rho),
         "filter_width": theory.filter_width(theory.kernel(a, b, 2 * spec.K), spec.K),
         "learned_poles": [[z.real, z.imag] for z in a],
         "learned_readout": [[z.real, z.imag] for z in b],
     }
     with torch.no_grad():
         # The training loss at the end, over the whole training set: what chooses the learning rate.
-        out["final_train_loss"] = (
-            out["objective_loss"] if data is None else float(sampled_mse(model, data, spec.K, spec.t_eval))
-        )
-        if test_x is not None:
-            x = torch.from_numpy(test_x).to(model.device)
-            out["test_mse"] = float(sampled_mse(model, x, spec.K, spec.t_eval))
+        out["final_train_loss"] = out["objective_loss"] if train is None else train.run_mse(model, r)
+        if test is not None:
+            out["test_mse"] = test.run_mse(model, r)
     return out

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from shiftbench import inits, model, theory
+from shiftbench import inits, theory
+from shiftbench.layout import Layout
 
 
 @pytest.mark.parametrize("S", [7, 8])
@@ -23,7 +24,7 @@ def test_uncertainty_is_the_papers_formula(S):
     for phase, (z, c) in expected.items():
         assert got[phase][0] == pytest.approx(z, abs=1e-15)
         assert got[phase][1] == pytest.approx(c, abs=1e-15)
-    model.check_pair_layout(a, b)
+    Layout.of("complex", S).check(a, b)
 
 
 def test_lru_ring_moduli_and_phases_in_range():
@@ -56,7 +57,7 @@ def test_s4d_formulas():
 def test_optimal_readout_rule_reaches_optimal_loss(name):
     family = inits.FAMILIES[name][0]
     a, b = inits.initialise(name, 9, 40, seed=2, readout="optimal", rho=0.6, family=family)
-    model.check_pair_layout(a, b, family)
+    Layout.of(family, 9).check(a, b)
     assert theory.exact_loss(a, b, 40, 0.6) == pytest.approx(theory.optimal_loss(a, 40, 0.6), abs=1e-9)
 
 

@@ -1,3 +1,4 @@
+import dense
 import numpy as np
 import pytest
 import torch
@@ -20,14 +21,34 @@ def test_fft_forward_matches_sequential_recurrence_near_unit_circle(S):
     assert (y - ref).abs().max().item() < 1e-10 * max(1.0, ref.abs().max().item())
 
 
-def test_kernel_and_exact_loss_match_theory():
-    a, b = inits.initialise("uncertainty", 9, 60, seed=0, readout="optimal", rho=0.5)
-    m = model.LinearRNN(a, b)
-    np.testing.assert_allclose(m.kernel(300).detach().numpy(), theory.kernel(a, b, 300).real, atol=1e-14)
+@pytest.mark.parametrize("family, n", [("complex", 300), ("complex", 17), ("real", 300), ("real", 1)])
+def test_kernel_is_the_impulse_response_of_the_recurrence(family, n):
+    """The split-power kernel (model and theory share it) against the brute-force recurrence
+    ``sequential_forward`` driven by an impulse; n = 17 is no square, so the last block is partial.
+    The real family has poles of both signs (phase pi in the split powers)."""
+    S, K = 9, 60
+    if family == "complex":
+        a, b = inits.initialise("uncertainty", S, K, seed=0, readout="optimal", rho=0.5)
+    else:
+        a = np.array([0.97, -0.95, 0.9, -0.5, 0.3, 0.99, -0.99, 0.7, 0.1], dtype=complex)
+        b = np.linspace(-1.0, 2.0, S).astype(complex)
+    m = model.LinearRNN(a, b, family=family)
+    impulse = torch.zeros(n, dtype=torch.float64)
+    impulse[0] = 1.0
+    brute = model.sequential_forward(a, b, impulse).numpy()
+    scale = np.abs(brute).max()
+    np.testing.assert_allclose(m.kernel(n).detach().numpy(), brute, rtol=0, atol=1e-13 * scale)
+    np.testing.assert_allclose(theory.kernel(a, b, n).real, brute, rtol=0, atol=1e-13 * scale)
     np.testing.assert_allclose(m.poles(), a, atol=1e-15)
     np.testing.assert_allclose(m.readout(), b, atol=1e-15)
-    for rho in [0.0, 0.5]:
-        assert m.exact_loss(60, rho).item() == pytest.approx(theory.exact_loss(a, b, 60, rho), abs=1e-12)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.5])
+def test_exact_loss_is_the_dense_loss_of_the_truncated_kernel(rho):
+    """The differentiable closed form against e^T T e on a long truncated kernel (direct powers)."""
+    a, b = inits.initialise("uncertainty", 9, 60, seed=0, readout="random", rho=0.5)
+    m = model.LinearRNN(a, b)
+    assert m.exact_loss(60, rho).item() == pytest.approx(dense.stationary_loss(a, b, 60, rho), abs=1e-11)
 
 
 def test_exact_loss_gradient_matches_finite_differences():
@@ -47,10 +68,21 @@ def test_exact_loss_gradient_matches_finite_differences():
             assert p.grad.view(-1)[i].item() == pytest.approx((up - down) / (2 * h), rel=1e-6, abs=1e-9)
 
 
-def test_output_is_float64_and_real():
+def test_output_is_the_recurrence_in_float64():
+    """The FFT forward of a one-run and of a batched model against the step-by-step recurrence, in
+    float64 (float32 would miss 1e-12 at these poles) and with the shapes of the inputs."""
     a, b = inits.initialise("s4d-lin", 5, 20, seed=0, readout="random")
-    y = model.LinearRNN(a, b)(torch.zeros(3, 40, dtype=torch.float64))
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((3, 40)))
+    y = model.LinearRNN(a, b)(x)
     assert y.dtype == torch.float64 and y.shape == (3, 40)
+    np.testing.assert_allclose(y.detach().numpy(), model.sequential_forward(a, b, x).numpy(), rtol=0, atol=1e-12)
+    a2, b2 = inits.initialise("lru-ring", 5, 20, seed=1, readout="random", r_min=0.8, r_max=0.99)
+    xs = torch.from_numpy(np.random.default_rng(1).standard_normal((2, 3, 40)))  # (R, batch, L)
+    ys = model.LinearRNN(np.stack([a, a2]), np.stack([b, b2]))(xs)
+    assert ys.dtype == torch.float64 and ys.shape == (2, 3, 40)
+    for r, (a_r, b_r) in enumerate([(a, b), (a2, b2)]):
+        ref = model.sequential_forward(a_r, b_r, xs[r]).numpy()
+        np.testing.assert_allclose(ys[r].detach().numpy(), ref, rtol=0, atol=1e-12)
 
 
 def test_pair_layout_is_checked():

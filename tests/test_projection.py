@@ -1,5 +1,6 @@
 """Projected training and its re-seeding moves, against the closed-form optimal loss of theory."""
 
+import dense
 import numpy as np
 import pytest
 import torch
@@ -81,5 +82,6 @@ def test_reseeding_search_reaches_the_construction_from_random_poles():
     a = model.poles()
     construction = theory.optimal_loss(theory.construction(S, K)[0], K, rho)
     assert theory.optimal_loss(a, K, rho) < construction
-    np.testing.assert_allclose(model.readout(), theory.optimal_readout(a, K, rho), rtol=1e-9, atol=1e-12)
+    # b*(a) by another route: dense least squares on the whitened truncated system
+    np.testing.assert_allclose(model.readout(), dense.optimal_readout(a, K, rho), rtol=1e-7, atol=1e-9)
     assert len(curve) == 7 and curve[-1] < curve[0]

@@ -83,7 +83,27 @@ BAD_CONFIGS = [
     (lambda c: c["blocks"]["projected"].update(inits=["ghost"]), "blocks.projected.inits", "not variants of inits"),
     (lambda c: c["blocks"].update(main={"grid": c["grid"]}), "blocks", "main"),
     (lambda c: c.update(claims={"slope_tolerance": 0}), "claims.slope_tolerance", "A number > 0"),
+    # the batched model's memory, estimated before any job: the keys that make it large are named
+    (lambda c: c["data"].update(max_batch_mb=NAN), "data.max_batch_mb", "finite"),
+    (lambda c: c["data"].update(max_batch_mb=1e-3), "data.max_batch_mb", "init variants x train.seeds x train.lr"),
+    (
+        lambda c: (c["data"].update(max_batch_mb=1), c["train"].update(seeds=list(range(400)), lr=[0.01, 0.02, 0.03])),
+        "data.max_batch_mb",
+        "train.seeds x train.lr (3 x 400 x 3 runs), train.batch_size",
+    ),  # fmt: skip
 ]
+
+
+def test_an_absent_device_is_refused_before_any_job():
+    import torch
+
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["train"]["device"] = "cuda"
+    if torch.cuda.is_available():
+        assert load_config(cfg)["train"]["device"] == "cuda"
+        return
+    with pytest.raises(ConfigError, match="train.device: cuda is asked for but torch sees no CUDA device"):
+        load_config(cfg)
 
 
 @pytest.mark.parametrize("mutate,key,allowed", BAD_CONFIGS)
@@ -144,14 +164,16 @@ def test_diverged_runs_are_counted_and_excluded(tmp_path):
 
 
 def test_train_job_logs_its_progress(tmp_path, caplog):
-    """Runs done out of the total, with the time elapsed and left, after every run."""
+    """Runs done out of the total, with the time elapsed and left, after every K (a batch of runs)."""
     caplog.set_level(logging.INFO, logger="shiftbench")
-    data = tmp_path / "test.npy"
-    storage.write_dataset(data, 0.5, 8, 24, seed=1)  # K + t_eval = 8 + 16
-    args = ["train", "--job", json.dumps(job(objective="sampled")), "--train", str(data), "--test", str(data)]
+    data = [tmp_path / "K8.npy", tmp_path / "K16.npy"]
+    storage.write_dataset(data[0], 0.5, 8, 24, seed=1)  # K + t_eval = 8 + 16
+    storage.write_dataset(data[1], 0.5, 8, 32, seed=1)  # K + t_eval = 16 + 16
+    args = ["train", "--job", json.dumps(job(objective="sampled", Ks=[8, 16])), "--train", *map(str, data),
+            "--test", *map(str, data)]  # fmt: skip
     assert cli.main([*args, "--out", str(tmp_path / "runs.json")]) == 0
     progress = [line for line in caplog.messages if "run/s" in line or "s/run" in line]
-    assert len(progress) == 2 and "1/2" in progress[0] and "2/2" in progress[1]
+    assert len(progress) == 2 and "2/4" in progress[0] and "4/4" in progress[1]
     assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", progress[0]), progress[0]  # [elapsed<left]
 
 

@@ -1,5 +1,6 @@
 """Every closed form of shiftbench.theory against an independent brute-force computation."""
 
+import dense
 import numpy as np
 import pytest
 from scipy.linalg import cholesky, toeplitz
@@ -142,7 +143,7 @@ def test_white_noise_routes_agree():
     """All-pass energy (white route) against the orthonormal-basis recurrence evaluated at rho = 0."""
     rng = np.random.default_rng(3)
     a = random_poles(9, rng)
-    f, l = theory._orthonormal_coordinates(a, 25, 0.0)
+    f, l = theory.orthonormal_coordinates(a, 25, 0.0)
     tm = 1 - np.sum(np.abs(f) ** 2) + abs(np.sum(f * l)) ** 2 / np.sum(np.abs(l) ** 2)
     assert theory.optimal_loss(a, 25, 0.0) == pytest.approx(tm, abs=1e-13)
 
@@ -366,3 +367,17 @@ def test_ill_conditioned_window_is_reported_as_such():
     assert not best.certified and best.rcond < theory.WINDOW_CERTIFIED_RCOND
     assert best.loss == theory.finite_window_loss(a, best.readout, 200, 0.7, 220, 20)  # achievable, by construction
     assert best.loss < theory.finite_window_loss(a, theory.optimal_readout(a, 200, 0.7), 200, 0.7, 220, 20)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.5, 0.9])
+def test_optimal_filter_is_the_dense_least_squares_optimum(rho):
+    """optimal_filter's (b*, L*) from one pass of the orthonormal recursion, against dense least squares on
+    the whitened truncated system (tests/dense.py), pole set by pole set."""
+    rng = np.random.default_rng(11)
+    for S, K in [(4, 9), (7, 20), (10, 40)]:
+        p = rng.uniform(0.3, 0.9, S // 2) * np.exp(1j * rng.uniform(0.1, 3.0, S // 2))
+        a = np.concatenate([p, p.conj(), rng.uniform(-0.8, 0.8, S % 2)])
+        b, loss = theory.optimal_filter(a, K, rho)
+        b_dense = dense.optimal_readout(a, K, rho)
+        np.testing.assert_allclose(b, b_dense, rtol=1e-7, atol=1e-8)
+        assert loss == pytest.approx(dense.stationary_loss(a, b_dense, K, rho), abs=1e-10)

@@ -35,7 +35,6 @@ wildcard_constraints:
     seed=r"\d+",
     objective="|".join(sbconfig.schema_node("objectives", 0)["enum"]),
     family="complex|real",
-    variant="|".join(map(re.escape, config["inits"])),
 
 
 def dataset(rho, K, split, seed, suffix=".npy"):
@@ -51,17 +50,22 @@ def datasets_for(w, split):
     return [dataset(w.rho, K, split, w.seed) for K in BLOCKS[w.block].K_values(int(w.S))]
 
 
+def train_mem_mb(w):
+    """Memory of a training job: its largest batched model (``config.batch_memory_mb``) plus 1 GB."""
+    b = BLOCKS[w.block]
+    return 1000 + max(sbconfig.batch_memory_mb(config, b, w.objective, int(w.S), K) for K in b.K_values(int(w.S)))
+
+
 def train_outputs():
     return [
         path
         for b in BLOCKS.values()
         for path in expand(
-            "results/runs/{block}/{objective}/rho{rho}/S{S}/{variant}_data{seed}.json",
+            "results/runs/{block}/{objective}/rho{rho}/S{S}/data{seed}.json",
             block=b.name,
             objective=b.objectives,
             rho=[sbconfig.float_label(rho) for rho in b.grid["rho"]],
             S=b.grid["S"],
-            variant=b.variants,
             seed=config["data"]["seeds"],
         )
     ]
@@ -94,10 +98,11 @@ def reference_job_cells(w):
 
 
 def committed_references(w):
-    """The committed references of a reference job's cells (its inputs: a changed file reruns it)."""
+    """The committed references of a reference job's cells (its inputs: a changed file reruns it), the
+    very files the job reads: the installed package's data (the checkout's own with pip install -e)."""
     window = WINDOW if w.objective == "sampled" else None
     keys = [sbreference.cell_key(w.objective, RHOS[w.rho], S, K, window, w.family) for S, K in reference_job_cells(w)]
-    return [str(p) for p in map(sbreference.committed_path, keys) if p.exists()]
+    return [str(p) for p in map(sbreference.committed_file, keys) if p.is_file()]
 
 
 def theory_Ks(w):

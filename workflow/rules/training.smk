@@ -1,27 +1,27 @@
 rule train:
-    """All K, methods, lrs and seeds of one (block, objective, rho, S, init variant, data seed).
+    """All K, init variants, methods, lrs and seeds of one (block, objective, rho, S, data seed).
 
-    The unit keeps torch's import (seconds) a small share of a job, and a change to one variant's
-    settings reruns only that variant's jobs.
+    The unit keeps torch's import (seconds) a small share of a job, and lets the runs of one K that
+    share a pole family train as one batched model.
     """
     input:
         train=lambda w: datasets_for(w, "train"),
         test=lambda w: datasets_for(w, "test"),
     output:
-        "results/runs/{block}/{objective}/rho{rho}/S{S}/{variant}_data{seed}.json",
+        "results/runs/{block}/{objective}/rho{rho}/S{S}/data{seed}.json",
     log:
-        "logs/train/{block}/{objective}/rho{rho}/S{S}/{variant}_data{seed}.log",
+        "logs/train/{block}/{objective}/rho{rho}/S{S}/data{seed}.log",
     benchmark:
-        "results/benchmarks/train/{block}/{objective}/rho{rho}/S{S}/{variant}_data{seed}.tsv"
+        "results/benchmarks/train/{block}/{objective}/rho{rho}/S{S}/data{seed}.tsv"
     conda:
         "../envs/shiftbench.yaml"
     threads: 1
     resources:
-        mem_mb=lambda w, attempt: 1000 * attempt,
+        mem_mb=lambda w, attempt: round(train_mem_mb(w)) * attempt,
         runtime=lambda w, attempt: 30 * attempt,
     params:
         job=lambda w: sbconfig.canonical(
-            sbconfig.train_job(config, BLOCKS[w.block], w.objective, RHOS[w.rho], int(w.S), w.variant, int(w.seed))
+            sbconfig.train_job(config, BLOCKS[w.block], w.objective, RHOS[w.rho], int(w.S), int(w.seed))
         ),
         data=lambda w, input: f"--train {' '.join(input.train)} --test {' '.join(input.test)}" if input.train else "",
     shell:

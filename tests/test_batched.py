@@ -1,0 +1,166 @@
+"""The run axis: runs trained as one batched model give the records they give alone.
+
+References by another route: each run trained alone (the R = 1 model, its own loop); ``RunAdam``
+against torch's own ``torch.optim.Adam``, ``clip_grad_norm_`` and ``CosineAnnealingLR``, one
+optimiser per run.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from shiftbench import signals, train
+from shiftbench.model import LinearRNN
+
+# Reassociation only (a batched matrix product, sums over a run axis): float64 rounding, amplified by
+# at most a few hundred Adam steps. Every run is checked on its own, field by field.
+RTOL, ATOL = 1e-8, 1e-10
+
+
+def spec(**over):
+    fields = dict(S=6, K=12, rho=0.5, init="lru-ring", readout="random", objective="exact", method="joint", lr=1e-2,
+                  steps=60, seed=0, log_every=10, t_eval=16, init_params={"r_min": 0.5, "r_max": 0.95})  # fmt: skip
+    return train.RunSpec(**{**fields, **over})
+
+
+def assert_same_record(batched: dict, alone: dict):
+    assert batched["batch_runs"] >= 1 and alone["batch_runs"] == 1
+    for key in ["status", "diverged_step", "steps_done", "seed", "lr", "method"]:
+        assert batched[key] == alone[key], key
+    for key in ["objective_loss", "stationary_loss", "objective_optimal_loss", "final_train_loss", "test_mse",
+                "initial_objective_loss", "filter_width"]:  # fmt: skip
+        np.testing.assert_allclose(batched[key], alone[key], rtol=RTOL, atol=ATOL, err_msg=key)
+    assert len(batched["curve"]) == len(alone["curve"])
+    np.testing.assert_allclose(np.array(batched["curve"], float), np.array(alone["curve"], float),
+                               rtol=RTOL, atol=ATOL)  # fmt: skip
+    if alone["status"] == "ok":
+        np.testing.assert_allclose(batched["learned_poles"], alone["learned_poles"], rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(batched["learned_readout"], alone["learned_readout"], rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("objective", ["sampled", "exact"])
+@pytest.mark.parametrize("family", ["complex", "real"])
+def test_batched_runs_equal_runs_trained_alone(objective, family):
+    """Seeds x lrs x methods in one call, one run diverging (lr 1e3); each record equals its run alone."""
+    methods = ["joint"] if objective == "sampled" else ["joint", "projected", "reseed"]
+    if family == "real":
+        methods = [m for m in methods if m != "reseed"]
+    init = {
+        "complex": {},
+        "real": {"init": "real-ring", "family": "real", "init_params": {"r_min": 0.5, "r_max": 0.95}},
+    }
+    specs = [spec(objective=objective, method=m, lr=lr, seed=s, clip=1.0 if s == 1 else None, **init[family])
+             for m in methods for lr in [3e-3, 3e-2, 1e3] for s in [0, 1, 2]]  # fmt: skip
+    N = specs[0].burn_in + specs[0].K + specs[0].t_eval
+    rng = np.random.default_rng(0)
+    x = signals.AR1(0.5).sample(64, N, rng) if objective == "sampled" else None
+    xt = signals.AR1(0.5).sample(32, N, rng) if objective == "sampled" else None
+    batched = train.train_runs(specs, x, xt)
+    assert any(r["status"] == "diverged" for r in batched) and any(r["status"] == "ok" for r in batched)
+    joint = [r for r in batched if r["method"] == "joint" and r["clip"] is None]
+    assert all(r["batch_runs"] == len(joint) for r in joint)  # one model held the joint runs of equal options
+    for s, rec in zip(specs, batched):
+        assert_same_record(rec, train.train_run(s, x, xt))
+
+
+def test_a_diverging_run_stops_alone():
+    """The other runs of the batch are those of a batch without it, step for step."""
+    good = [spec(lr=1e-2, seed=s) for s in range(3)]
+    with_bad = train.train_runs([*good[:1], spec(lr=1e4, seed=7), *good[1:]])
+    without = train.train_runs(good)
+    assert with_bad[1]["status"] == "diverged" and with_bad[1]["diverged_step"] >= 1
+    for a, b in zip([with_bad[0], *with_bad[2:]], without):
+        np.testing.assert_allclose(np.array(a["curve"]), np.array(b["curve"]), rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("clip", [None, 0.05])
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_run_adam_matches_torch_adam_per_run(clip, schedule):
+    """R runs stepped by RunAdam with lrs (R,) = R torch.optim.Adam, one per run (with torch's per-run
+    clip_grad_norm_ and CosineAnnealingLR), on the exact loss of each run's own poles and readout."""
+    K, rho, steps, lrs = 9, 0.6, 25, [1e-3, 1e-2, 5e-2]
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.5, 0.9, (3, 2)) * np.exp(1j * rng.uniform(0, 3, (3, 2)))
+    a = np.concatenate([p, p.conj(), rng.uniform(-0.9, 0.9, (3, 1))], 1)
+    bp = rng.standard_normal((3, 2)) + 1j * rng.standard_normal((3, 2))
+    b = np.concatenate([bp, bp.conj(), rng.standard_normal((3, 1))], 1)
+    batched = LinearRNN(a, b)
+    opt = train.RunAdam(batched.parameters(), torch.tensor(lrs, dtype=torch.float64))
+    alive = torch.ones(3, dtype=torch.bool)
+    for step in range(steps):
+        opt.zero_grad()
+        batched.exact_loss(K, rho).sum().backward()
+        if clip:
+            opt.clip(clip)
+        opt.step(0.5 * (1 + math.cos(math.pi * step / steps)) if schedule == "cosine" else 1.0, alive)
+    for r, lr in enumerate(lrs):
+        m = LinearRNN(a[r], b[r])
+        ref = torch.optim.Adam(m.parameters(), lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(ref, steps) if schedule == "cosine" else None
+        for _ in range(steps):
+            ref.zero_grad()
+            m.exact_loss(K, rho).backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(m.parameters(), clip)
+            ref.step()
+            if sched is not None:
+                sched.step()
+        np.testing.assert_allclose(batched.poles()[r], m.poles(), rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(batched.readout()[r], m.readout(), rtol=1e-12, atol=1e-13)
+
+
+def test_batched_losses_are_each_runs_own():
+    """The model's per-run losses and kernels equal those of R one-run models (no mixing across runs)."""
+    rng = np.random.default_rng(1)
+    R, K, rho = 4, 10, 0.4  # S = 7: 3 pairs and a real pole
+    p = rng.uniform(0.3, 0.95, (R, 3)) * np.exp(1j * rng.uniform(0, 3, (R, 3)))
+    a = np.concatenate([p, p.conj(), rng.uniform(-0.9, 0.9, (R, 1))], 1)
+    bp = rng.standard_normal((R, 3)) + 1j * rng.standard_normal((R, 3))
+    b = np.concatenate([bp, bp.conj(), rng.standard_normal((R, 1))], 1)
+    m = LinearRNN(a, b)
+    x = torch.from_numpy(rng.standard_normal((R, 5, 40)))
+    y, exact, window = m(x), m.exact_loss(K, rho), m.window_loss(K, rho, 40, 16)
+    for r in range(R):
+        one = LinearRNN(a[r], b[r])
+        np.testing.assert_allclose(y[r].detach(), one(x[r]).detach(), atol=1e-12)
+        np.testing.assert_allclose(exact[r].item(), one.exact_loss(K, rho).item(), rtol=1e-13)
+        np.testing.assert_allclose(window[r].item(), one.window_loss(K, rho, 40, 16).item(), rtol=1e-13)
+
+
+def test_white_form_gradient_is_torchs():
+    """WhiteForm's closed-form backward against torch.autograd.gradcheck (finite differences), and its
+    value against the plain formula, on (R, S) complex inputs."""
+    from shiftbench.model import WhiteForm
+    from shiftbench.signals import AR1
+
+    rng = np.random.default_rng(4)
+    a = torch.tensor(rng.uniform(0.2, 0.9, (2, 5)) * np.exp(1j * rng.uniform(-3, 3, (2, 5))), requires_grad=True)
+    beta = torch.tensor(rng.standard_normal((2, 5)) + 1j * rng.standard_normal((2, 5)), requires_grad=True)
+    assert torch.autograd.gradcheck(WhiteForm.apply, (a, beta))
+    np.testing.assert_allclose(WhiteForm.apply(a, beta).detach(), AR1.white_form(a, beta).detach(), rtol=1e-13)
+
+
+@pytest.mark.parametrize("objective", ["sampled", "exact"])
+def test_batched_step_on_cpu_equals_the_step_on_the_auto_device(objective):
+    """One batched step (loss, gradients, RunAdam update) on cpu and on what device 'auto' resolves to
+    (a GPU where torch sees one): the same numbers in float64, to reassociation."""
+    device = train.resolve_device("auto")
+    rng = np.random.default_rng(5)
+    p = rng.uniform(0.5, 0.95, (3, 3)) * np.exp(1j * rng.uniform(0, 3, (3, 3)))
+    a = np.concatenate([p, p.conj(), rng.uniform(-0.9, 0.9, (3, 1))], 1)
+    bp = 0.1 * (rng.standard_normal((3, 3)) + 1j * rng.standard_normal((3, 3)))
+    b = np.concatenate([bp, bp.conj(), rng.standard_normal((3, 1))], 1)
+    x = signals.AR1(0.6).sample(20, 40, rng)
+    out = {}
+    for dev in ["cpu", device]:
+        m = LinearRNN(a, b).to(dev)
+        opt = train.RunAdam(m.parameters(), torch.tensor([1e-3, 1e-2, 1e-1], dtype=torch.float64, device=dev))
+        idx = torch.tensor([[0, 1, 2, 3], [4, 5, 6, 7], [0, 2, 4, 6]], device=dev)
+        loss = m.exact_loss(12, 0.6) if objective == "exact" else train.Sequences(x, 12, 16, dev).mse(m, idx)
+        loss.sum().backward()
+        opt.step(1.0, torch.ones(3, dtype=torch.bool, device=dev))
+        out[str(dev)] = loss.detach().cpu().numpy(), m.poles(), m.readout()
+    for got, want in zip(out[str(device)], out["cpu"]):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
