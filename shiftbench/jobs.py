@@ -56,11 +56,11 @@ def load_for(path, rho: float, length: int):
 
 
 def run_specs(job: dict) -> dict:
-    """{K: [(variant, RunSpec)] for every variant, method, lr and seed} of a training job; building them
-    validates the job.
+    """{K: [(variant, RunSpec, seed_invariant)] for every variant, method, lr and seed} of a training
+    job; building them validates the job.
 
-    A run that its seed cannot change (a deterministic init, readout included, on the exact objective)
-    is built for the first seed only (its record says ``seed_invariant``).
+    A run that its seed cannot change (a deterministic init, readout included, on the exact objective:
+    ``seed_invariant``) is built for the first seed only.
     """
     from .train import RunSpec
 
@@ -83,7 +83,8 @@ def run_specs(job: dict) -> dict:
         for K in job["Ks"]:
             for method, lr in itertools.product(job["train"]["methods"], job["train"]["lr"]):
                 runs = [RunSpec(**fixed, K=K, method=method, lr=lr, seed=seed) for seed in job["train"]["seeds"]]
-                out[K] += [(variant, run) for run in (runs[:1] if seed_invariant(runs[0]) else runs)]
+                once = seed_invariant(runs[0])
+                out[K] += [(variant, run, once) for run in (runs[:1] if once else runs)]
     return out
 
 
@@ -122,17 +123,15 @@ def train_job(job: dict, train_paths=None, test_paths=None, threads: int = 1) ->
     if not len(train_paths) == len(test_paths) == len(Ks):
         raise ValueError(f"need one train and one test dataset per K in {Ks}")
     specs = run_specs(job)  # every spec is checked before any data is read: a bad job fails in a second
-    n_seeds = len(job["train"]["seeds"])
     total, runs, start = sum(map(len, specs.values())), [], time.time()
     for K, train_path, test_path in zip(Ks, train_paths, test_paths):
         N = job["burn_in"] + K + job["t_eval"]
         train_x = load_for(train_path, job["rho"], N) if train_path else None
         test_x = load_for(test_path, job["rho"], N) if test_path else None
-        variants, batch = zip(*specs[K])
-        for variant, spec, rec in zip(variants, batch, train_runs(list(batch), train_x, test_x)):
-            same = sum(v == variant and s.method == spec.method and s.lr == spec.lr for v, s in specs[K])
+        variants, batch, once = zip(*specs[K])
+        for variant, spec, invariant, rec in zip(variants, batch, once, train_runs(list(batch), train_x, test_x)):
             rec.update(block=job["block"], variant=variant, data_seed=job["data_seed"], threads=threads,
-                       seed_invariant=n_seeds > 1 and same == 1)  # fmt: skip
+                       seed_invariant=invariant)  # fmt: skip
             rec.update(versions())
             runs.append(rec)
             log.info(

@@ -164,3 +164,25 @@ def test_batched_step_on_cpu_equals_the_step_on_the_auto_device(objective):
         out[str(dev)] = loss.detach().cpu().numpy(), m.poles(), m.readout()
     for got, want in zip(out[str(device)], out["cpu"]):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_a_run_its_seed_cannot_change_is_trained_once():
+    """Exact objective: the uncertainty init with its optimal readout is the same for every seed (one run,
+    marked seed_invariant, seed 0); lru-ring's random poles are not. The sampled objective draws
+    minibatches by seed, so every seed is trained there."""
+    from shiftbench import jobs
+
+    variants = {
+        "uncertainty": {"init": "uncertainty", "params": {"alpha": 1.0}, "readout": "optimal"},
+        "lru-ring": {"init": "lru-ring", "params": {"r_min": 0.5, "r_max": 0.95}, "readout": "random"},
+    }
+    train_opts = {"seeds": [0, 1, 2], "lr": [0.01, 0.03], "methods": ["joint", "projected"], "steps": 5}
+    job = {"S": 4, "rho": 0.5, "Ks": [8], "variants": variants, "t_eval": 16, "burn_in": 0}
+    runs = jobs.run_specs({**job, "objective": "exact", "train": train_opts})[8]
+    for variant, n in [("uncertainty", 1), ("lru-ring", 3)]:
+        mine = [(s, once) for v, s, once in runs if v == variant]
+        assert len(mine) == n * 2 * 2  # seeds x lrs x methods
+        assert all(once == (n == 1) for _, once in mine)
+        assert {s.seed for s, _ in mine} == ({0} if n == 1 else {0, 1, 2})
+    sampled = jobs.run_specs({**job, "objective": "sampled", "train": {**train_opts, "methods": ["joint"]}})[8]
+    assert len(sampled) == 2 * 3 * 2 and not any(once for _, _, once in sampled)

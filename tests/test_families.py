@@ -275,7 +275,7 @@ def test_config_accepts_real_and_zoh_blocks_and_jobs_pass_them_on():
     job = {"S": 4, "rho": 0.7, "objective": "exact", "Ks": [8], "variants": {"mamba": cfg["inits"]["mamba"]},
            "t_eval": 16, "burn_in": 0, "train": {**cfg["train"], **cfg["blocks"]["zoh"]["train"]}}  # fmt: skip
     specs = jobs.run_specs(job)[8]
-    assert {(v, s.family, s.parameterisation) for v, s in specs} == {("mamba", "real", "zoh")}
+    assert {(v, s.family, s.parameterisation) for v, s, _ in specs} == {("mamba", "real", "zoh")}
 
 
 # -- theory: real poles and the repeated-pole (Jordan) optimum ------------------------------------------
