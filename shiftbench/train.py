@@ -327,8 +327,8 @@ def _curve_point(objective, stationary, a, b, step, train_loss):
 
 def _fit_projected(model: LinearRNN, spec: RunSpec, objective, stationary, record: dict):
     """``projected`` trains the poles with the readout held at b*(a) (``projection.fit``); ``reseed``
-    adds its re-seeding moves, a search heuristic. Raises FloatingPointError where b*(a) of the start
-    cannot be evaluated (the run fails)."""
+    adds its re-seeding moves, a search heuristic. Where b*(a) of the start cannot be evaluated the
+    run is marked failed."""
 
     def log(step, train_loss):
         record["curve"].append(_curve_point(objective, stationary, model.poles(), model.readout(), step, train_loss))

@@ -454,6 +454,23 @@ def test_projected_claim_supported_and_contradicted(cfg, projected, verdict):
     assert f"projected {(1 - projected - 0.001) / (1 - REF):.3f}" in row.evidence  # the mean recovered fraction
 
 
+def test_projected_claim_pairs_cells_across_blocks(cfg):
+    """configs/paper.yaml trains each method in a block of its own (each at its own lr): the claim pairs
+    the same (S, K, rho) across blocks, and decides as it does within one block."""
+
+    def loss(variant, cell, seed, method):
+        return (0.35 if method == "projected" else 0.45) + 0.001 * seed
+
+    t = method_study(loss)
+    runs = t["runs"]
+    t["runs"] = runs.assign(block=np.where(runs.method == "projected", "exact-projected", "exact-joint"))
+    t["summary"] = t["summary"].assign(
+        block=np.where(t["summary"].method == "projected", "exact-projected", "exact-joint")
+    )
+    row = row_of(claims.claims_table(t, cfg), PROJECTED + "lru-ring")
+    assert row.verdict == "supported" and f"over the {len(CELLS)} cells with both" in row.evidence
+
+
 def test_projected_claim_underpowered_with_one_run_each_in_three_cells(cfg):
     def loss(variant, cell, seed, method):
         return 0.35 if method == "projected" else 0.45

@@ -13,6 +13,10 @@ rule train:
         "logs/train/{block}/{objective}/rho{rho}/S{S}/data{seed}.log",
     benchmark:
         "results/benchmarks/train/{block}/{objective}/rho{rho}/S{S}/data{seed}.tsv"
+    # Training before reference and theory jobs (which only feed the aggregation): without it, the two
+    # longest jobs of the default study (block paper-scale, 300 s each) started 2 and 4 minutes into a
+    # run of 9 min 39 s (2026-12-07), and their end set its wall time.
+    priority: 1
     conda:
         "../envs/shiftbench.yaml"
     threads: 1
