@@ -145,7 +145,8 @@ def test_white_form_gradient_is_torchs():
 @pytest.mark.parametrize("objective", ["sampled", "exact"])
 def test_batched_step_on_cpu_equals_the_step_on_the_auto_device(objective):
     """One batched step (loss, gradients, RunAdam update) on cpu and on what device 'auto' resolves to
-    (a GPU where torch sees one): the same numbers in float64, to reassociation."""
+    (a GPU where torch sees one): the same numbers in float64, to reassociation. Without a GPU both
+    sides are the CPU and the test only runs the step; it compares devices where one is present."""
     device = train.resolve_device("auto")
     rng = np.random.default_rng(5)
     p = rng.uniform(0.5, 0.95, (3, 3)) * np.exp(1j * rng.uniform(0, 3, (3, 3)))
