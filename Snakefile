@@ -19,6 +19,7 @@ include: "workflow/rules/theory.smk"
 include: "workflow/rules/reference.smk"
 include: "workflow/rules/aggregation.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/kernels.smk"
 
 
 report: "workflow/report/workflow.rst"
@@ -30,3 +31,4 @@ rule all:
         expand("results/tables/{table}.{ext}", table=TABLES, ext=["parquet", "csv"]),
         expand("reports/figures/{name}", name=FIGURES),
         "reports/figures/provenance.html",
+        kernel_outputs(),

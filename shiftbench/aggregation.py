@@ -21,6 +21,8 @@ import pandas as pd
 from scipy import stats
 
 from .config import float_label
+from .layout import BASELINE
+from .objectives import STATIONARY
 from .outputs import TABLES
 from .storage import atomic_path, read_json
 
@@ -117,8 +119,8 @@ def reference_table(references) -> pd.DataFrame:
 
     ``max_abs_readout`` and ``cond_G``: the optimal readout's size and the Gram matrix's condition
     number at the reference's poles (inf where poles coincide: a limit a diagonal layer only
-    approaches). ``family_gain`` (real rows): (1 - L_real)/(1 - L_complex) at the same objective and
-    cell, what complex poles buy.
+    approaches). ``family_gain`` (rows of every family but the baseline, ``layout.BASELINE``):
+    (1 - L_family)/(1 - L_complex) at the same objective and cell, what complex poles buy.
     """
     from .reference import conditioning
 
@@ -128,7 +130,7 @@ def reference_table(references) -> pd.DataFrame:
         poles = np.array([complex(re, im) for re, im in r["poles"]])
         rows.append(
             {
-                **{k: r.get(k, "complex") if k == "family" else r[k] for k in REFERENCE_KEY},
+                **{k: r.get(k, BASELINE) if k == "family" else r[k] for k in REFERENCE_KEY},
                 "value": r["value"],
                 "certified": r["certified"],
                 "committed": r["committed"],
@@ -153,7 +155,7 @@ def reference_table(references) -> pd.DataFrame:
     complex_value = reference_values(table).value
     key = table.set_index(["objective", *CELL]).index
     table["family_gain"] = np.where(
-        table.family == "real", (1 - table.value) / (1 - complex_value.reindex(key).to_numpy()), np.nan
+        table.family != BASELINE, (1 - table.value) / (1 - complex_value.reindex(key).to_numpy()), np.nan
     )
     return table
 
@@ -183,7 +185,7 @@ def recovered(loss, best):
     return (1 - loss) / (1 - best)
 
 
-def reference_values(reference: pd.DataFrame, family: str = "complex") -> pd.DataFrame:
+def reference_values(reference: pd.DataFrame, family: str = BASELINE) -> pd.DataFrame:
     """(objective, S, K, rho) -> value and certified of the family's reference."""
     return reference[reference.family == family].set_index(["objective", *CELL])[["value", "certified"]]
 
@@ -214,8 +216,8 @@ def summary_table(runs: pd.DataFrame, theory: pd.DataFrame, reference: pd.DataFr
     for key, group in runs.groupby(VARIANT, sort=True):
         good = ok.loc[ok.index.isin(group.index)]
         cell, objective, family = key[1:4], key[4], group.family.iloc[0]
-        own, stationary = ref[family].loc[(objective, *cell)], ref[family].loc[("exact", *cell)]
-        complex_ = ref["complex"].loc[(objective, *cell)]
+        own, stationary = ref[family].loc[(objective, *cell)], ref[family].loc[(STATIONARY, *cell)]
+        complex_ = ref[BASELINE].loc[(objective, *cell)]
         row = dict(zip(VARIANT, key), init=group.init.iloc[0], readout=group.readout.iloc[0], family=family)
         row.update(parameterisation=group.parameterisation.iloc[0], n_runs=len(group))
         row.update(n_diverged=int((group.status == "diverged").sum()), n_failed=int((group.status == "failed").sum()))

@@ -32,10 +32,18 @@ from scipy import stats
 
 from . import theory
 from .aggregation import CELL, VARIANT, recovered, t_interval
+from .layout import BASELINE, FAMILIES
+from .methods import METHODS
+from .objectives import OBJECTIVES, STATIONARY
+from .reference import WINDOW_RULE
 
 REGULAR, RANDOM = "uncertainty", "lru-ring"  # the paper's two inits, found by what they are
 WIDTH_SUBSET = 0.5  # the second width row: kernels recovering at least this share of the reference
 COMPARED_CELL = ["block", "S", "K"]  # a cell of a comparison, within one (objective, method, rho)
+WINDOW_RULE_TEXT = (
+    f"Window references (sampled objective): the {WINDOW_RULE} of their poles, by a dense least squares, "
+    "with no cap on the readout, for references and learned runs alike (docs/theory.md section 4.1)"
+)
 RANK_RULE = (
     "an exact one-sided Mann-Whitney test per cell over seeds (scipy.stats.mannwhitneyu), the cells combined by the "
     "stratified rank-sum rule (the sum of the per-cell U statistics against its exact null distribution)"
@@ -332,7 +340,8 @@ def claims_table(t, cfg) -> pd.DataFrame:
             f"lowest mean recovered fraction {worst.recovered:.3f} at S = {worst.S}, K = {worst.K}, "
             f"rho = {worst.rho:g} (over {len(g)} cells"
             + (f"; {uncertified} with a reference not certified as the optimum of its poles" if uncertified else "")
-            + f"). Rule: supported if every cell recovers >= reach_fraction = {reach:g}",
+            + f"). Rule: supported if every cell recovers >= reach_fraction = {reach:g}"
+            + (f". {WINDOW_RULE_TEXT}" if _windowed(objective) else ""),
         ))  # fmt: skip
 
     beaten = s[s.beats_reference.astype(bool)]
@@ -340,6 +349,7 @@ def claims_table(t, cfg) -> pd.DataFrame:
         "No learned run is below the reference of its objective (the reference is independent of the runs)",
         "supported" if beaten.empty else "contradicted",
         "none of the runs' filters, nor the certified optima of their poles, is below its reference"
+        + (f". {WINDOW_RULE_TEXT}" if any(map(_windowed, s.objective)) else "")
         if beaten.empty
         else f"{len(beaten)} variant cell(s) beat their reference, which is therefore weak there and must be made "
         f"stronger by the reference search, never lowered to the run: "
@@ -395,38 +405,42 @@ def _width_claims(runs: pd.DataFrame, tol: float) -> list[tuple]:
     return rows
 
 
+def _windowed(objective: str) -> bool:
+    """Whether an objective's references follow the window rule: it is trained on stored sequences."""
+    return objective in OBJECTIVES and OBJECTIVES[objective].sequences
+
+
 def _method_claims(all_runs: pd.DataFrame, runs: pd.DataFrame, s: pd.DataFrame, alpha: float) -> list[tuple]:
-    """The gap to the reference, decomposed by method on the exact objective: readout coupling (joint ->
-    projected), and what the re-seeding search wins back (projected -> reseed). Cell by cell over seeds
+    """The gap to the reference, decomposed by method: each method against the one it improves on
+    (``methods.Method.improves_on``: readout coupling, joint -> projected; what the re-seeding search
+    wins back, projected -> reseed), on every objective where both are trained. Cell by cell over seeds
     (``rank_test``): a lower objective loss is a higher recovered fraction (one reference per cell)."""
-    exact, trained = runs[runs.objective == "exact"], all_runs[all_runs.objective == "exact"]
-    methods = set(s.loc[s.objective == "exact", "method"])
-    # A cell is (S, K, rho), whatever block trained each method there: a config may train each method
-    # in a block of its own, at its own lr (configs/paper.yaml)
-    recovered_ = s[s.objective == "exact"].pivot_table(index=[*CELL, "variant"], columns="method",
-                                                         values="recovered")  # fmt: skip
     rows = []
-    comparisons = [
-        ("projected", "joint", "Projected training (a learner: readout at b*(a)) recovers more than joint Adam"),
-        ("reseed", "projected", "The re-seeding search (projected steps plus moves) recovers more than projected"),
-    ]
-    for better, worse, claim in comparisons:
-        if not {better, worse} <= methods:
-            continue
-        for variant in sorted(s.loc[s.objective == "exact", "variant"].unique()):
-            mine = exact[exact.variant == variant]
-            cells = paired_cells(mine, mine.method == better, mine.method == worse, by=CELL)
-            c = rank_test(cells, alpha, (better, worse))
-            if c.verdict == "no data":
-                c = _no_data(_why_no_runs(trained[trained.variant == variant], (better, worse)) or c.reason)
-                text = evidence(c, "", alpha)
-            else:
-                r = recovered_.xs(variant, level="variant")[[worse, better]].dropna()
-                text = (
-                    f"mean recovered over the {len(r)} cells with both: {worse} {r[worse].mean():.3f}, {better} "
-                    f"{r[better].mean():.3f}. " + evidence(c, f"{better} lower loss", alpha)
-                )
-            rows.append((f"[exact] {claim}, from {variant}", c.verdict, text))
+    for objective in sorted(s.objective.unique()):
+        here, trained = runs[runs.objective == objective], all_runs[all_runs.objective == objective]
+        mine_s = s[s.objective == objective]
+        # A cell is (S, K, rho), whatever block trained each method there: a config may train each
+        # method in a block of its own, at its own lr (configs/paper.yaml)
+        recovered_ = mine_s.pivot_table(index=[*CELL, "variant"], columns="method", values="recovered")
+        for method in METHODS.values():
+            better, worse = method.name, method.improves_on
+            if worse is None or not {better, worse} <= set(mine_s.method):
+                continue
+            for variant in sorted(mine_s.variant.unique()):
+                mine = here[here.variant == variant]
+                cells = paired_cells(mine, mine.method == better, mine.method == worse, by=CELL)
+                c = rank_test(cells, alpha, (better, worse))
+                if c.verdict == "no data":
+                    c = _no_data(_why_no_runs(trained[trained.variant == variant], (better, worse)) or c.reason)
+                    text = evidence(c, "", alpha)
+                else:
+                    r = recovered_.xs(variant, level="variant")[[worse, better]].dropna()
+                    text = (
+                        f"mean recovered over the {len(r)} cells with both: {worse} {r[worse].mean():.3f}, {better} "
+                        f"{r[better].mean():.3f}. " + evidence(c, f"{better} lower loss", alpha)
+                    )
+                claim = f"{better} ({method.summary}) recovers more than {worse}"
+                rows.append((f"[{objective}] {claim}, from {variant}", c.verdict, text))
     return rows
 
 
@@ -445,26 +459,38 @@ def _why_no_runs(trained: pd.DataFrame, methods) -> str:
     return ""
 
 
-def family_gains(reference: pd.DataFrame, objective: str = "exact") -> pd.DataFrame:
-    """Per cell where both families have a reference: both values and family_gain = (1 - L_real)/(1 - L_complex)."""
+def family_gains(reference: pd.DataFrame, objective: str = STATIONARY) -> pd.DataFrame:
+    """Per cell and family other than the baseline (``layout.BASELINE``), where both have a reference:
+    the family's value, the baseline's and family_gain = (1 - L_family)/(1 - L_baseline)."""
     r = reference[reference.objective == objective].pivot_table(index=CELL, columns="family", values="value")
-    if not {"complex", "real"} <= set(r.columns):
-        return pd.DataFrame(columns=[*CELL, "complex", "real", "family_gain", "K_over_S"])
-    r = r.dropna(subset=["complex", "real"]).reset_index()
-    return r.assign(family_gain=(1 - r.real) / (1 - r.complex), K_over_S=r.K / r.S)
+    columns = [*CELL, "family", "value", "baseline", "family_gain", "K_over_S"]
+    if BASELINE not in r.columns:
+        return pd.DataFrame(columns=columns)
+    long = r.drop(columns=BASELINE).stack().dropna().rename("value").reset_index()
+    long = long.join(r[BASELINE].rename("baseline"), on=CELL).dropna(subset=["baseline"])
+    long = long.assign(family_gain=(1 - long.value) / (1 - long.baseline), K_over_S=long.K / long.S)
+    return long[columns].sort_values(["family", *CELL], ignore_index=True)
 
 
 def family_claims(reference: pd.DataFrame, alpha: float, tol: float) -> list[tuple]:
-    """What complex poles buy, from the references of both families (no learned run in them)."""
-    g = family_gains(reference)
-    if g.empty:
-        return []
-    c = sign_test(g.real - g.complex, alpha)
+    """What complex poles buy over each other family, from the references (no learned run in them)."""
+    rows = []
+    base = FAMILIES[BASELINE]
+    for family, g in family_gains(reference).groupby("family"):
+        rows += _family_claims(g, family, base, alpha, tol)
+    return rows
+
+
+def _family_claims(g: pd.DataFrame, family: str, base, alpha: float, tol: float) -> list[tuple]:
+    """The claims of one family against the baseline ``base``: a sign test over cells, and per (K/S, rho)
+    whether its gain is constant in S."""
+    c = sign_test(g.value - g.baseline, alpha)
     rows = [(
-        "[exact, references] Complex poles capture more of the signal than real poles at equal state size S",
+        f"[{STATIONARY}, references] {base.name.capitalize()} poles capture more of the signal than {family} poles "
+        f"at equal state size S ({base.name}: {base.summary}; {family}: {FAMILIES[family].summary})",
         c.verdict,
-        f"family_gain (1 - L_real)/(1 - L_complex) from {g.family_gain.min():.3f} to {g.family_gain.max():.3f}. "
-        + evidence(c, "complex lower", alpha),
+        f"family_gain (1 - L_{family})/(1 - L_{base.name}) from {g.family_gain.min():.3f} to "
+        f"{g.family_gain.max():.3f}. " + evidence(c, f"{base.name} lower", alpha),
     )]  # fmt: skip
     for (ratio, rho), d in g.groupby(["K_over_S", "rho"]):
         if d.S.nunique() < 3:
@@ -473,7 +499,8 @@ def family_claims(reference: pd.DataFrame, alpha: float, tol: float) -> list[tup
         lo, hi = t_interval(fit.slope, fit.stderr, len(d) - 2)
         trend = "decays" if hi < 0 else "grows" if lo > 0 else "constant" if -tol <= lo and hi <= tol else "unclear"
         rows.append((
-            f"[exact, references] At K/S = {ratio:g}, rho = {rho:g}: the real family's gain is constant in S",
+            f"[{STATIONARY}, references] At K/S = {ratio:g}, rho = {rho:g}: the {family} family's gain is constant "
+            "in S",
             {"constant": "supported", "decays": "contradicted", "grows": "contradicted"}.get(trend, "inconclusive"),
             f"log family_gain on log S over S = {sorted(d.S)}: slope {fit.slope:.3f}, 95% CI [{lo:.3f}, {hi:.3f}] "
             f"({trend}). Rule: supported (constant) if the CI lies within ± slope_tolerance = {tol:g}; "
@@ -503,7 +530,7 @@ def theory_checks(t, cfg) -> pd.DataFrame:
     ))  # fmt: skip
 
     ref = t["reference"]
-    ref = ref[(ref.objective == "exact") & (ref.family == "complex")]
+    ref = ref[(ref.objective == STATIONARY) & (ref.family == BASELINE)]
     white = ref[ref.rho == 0]
     if len(white):
         tight = (1 - white.value) * (white.K + 1) / white.S

@@ -22,6 +22,8 @@ import sys
 import time
 
 from .config import defaults, load_config
+from .layout import BASELINE, FAMILIES
+from .objectives import OBJECTIVES
 
 log = logging.getLogger("shiftbench")
 
@@ -53,6 +55,21 @@ def _reference(args):
     window = json.loads(args.window) if args.window else None
     reference_job(args.objective, args.rho, json.loads(args.cells), json.loads(args.options), window, args.family,
                   args.recompute, args.save, args.out)  # fmt: skip
+
+
+def _kernel(args):
+    from .kernels import job
+    from .storage import write_json
+
+    k = json.loads(args.job)
+    write_json(job(k["target"], k["spec"], k["S"], k["rho"], k["inits"], k["seeds"], k["reference"]), args.out)
+
+
+def _kernel_report(args):
+    from .kernels import report
+
+    cfg = read_config(args.config)
+    report(args.jobs, cfg["kernels"], cfg["claims"]["significance"], args.outdir, args.figure)
 
 
 def _aggregate(args):
@@ -124,10 +141,10 @@ def main(argv=None):
         "reference",
         help="the reference of (S, K) cells of one objective and rho: committed and re-verified, or searched",
     )
-    rf.add_argument("--objective", choices=["exact", "sampled"], required=True)
+    rf.add_argument("--objective", choices=list(OBJECTIVES), required=True)
     rf.add_argument("--rho", type=float, required=True)
     rf.add_argument("--cells", required=True, help="JSON [[S, K], ...]: the cells, e.g. '[[250, 250], [250, 500]]'")
-    rf.add_argument("--family", choices=["complex", "real"], default="complex")
+    rf.add_argument("--family", choices=list(FAMILIES), default=BASELINE)
     rf.add_argument("--options", default="{}", help="JSON options of the search (theory.reference)")
     rf.add_argument("--window", help='JSON {"t_eval": T, "burn_in": B} of the sampled objective')
     rf.add_argument("--recompute", action="store_true", help="search even where a reference is committed")
@@ -153,6 +170,18 @@ def main(argv=None):
     pv.add_argument("--commit", default="unknown")
     pv.add_argument("--out", required=True)
     pv.set_defaults(func=_provenance, imports=("shiftbench.plots",))
+
+    kj = sub.add_parser("kernel", help="one memory kernel: its references and every rule's score at initialisation")
+    kj.add_argument("--job", required=True, help='JSON {"target", "spec", "S", "rho", "inits", "seeds", "reference"}')
+    kj.add_argument("--out", required=True)
+    kj.set_defaults(func=_kernel, imports=("torch", "shiftbench.kernels"))
+
+    kr = sub.add_parser("kernel-report", help="the kernel tables, their claims and their figure")
+    kr.add_argument("--jobs", nargs="+", required=True, help="the kernel jobs' JSON files")
+    kr.add_argument("--config", required=True, help="the validated config, as JSON text or a YAML file")
+    kr.add_argument("--outdir", required=True, help="writes kernel_{scores,references,claims}.csv")
+    kr.add_argument("--figure", required=True)
+    kr.set_defaults(func=_kernel_report, imports=("shiftbench.kernels",))
 
     from .readers import READERS  # numpy only: cheap
 

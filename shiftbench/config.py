@@ -2,9 +2,12 @@
 
 ``shiftbench/schemas/config.schema.yaml`` is the one definition of every config key: its type, range,
 default and meaning. It is package data, read with ``importlib.resources`` (an installed wheel carries
-it), and the workflow validates with this same file through ``validate_config``. Code that needs a
-default reads it from there (``defaults``), and the enums that name things in code (inits, readouts,
-objectives, schedules) are checked against their registries by the tests. ``load_config`` does what
+it), and the workflow validates with this same schema through ``validate_config``. Code that needs a
+default reads it from there (``defaults``). The keys that name a registered thing (inits, readout
+rules, pole families, parameterisations, objectives, methods) carry ``x-registry: <name>`` instead of
+an enum: ``schema`` fills in the enum from that registry (``registries``) and appends each entry's
+summary to the description, so adding an entry edits no schema (docs/extending.md); the tests hold
+each default to its registry. ``load_config`` does what
 the Snakefile does (JSON schema with defaults, every number finite, then the cross-field rules of
 ``check_config``), so a bad config is refused with the same message with or without Snakemake, before
 any job runs. A missing or broken schema file is a ConfigError naming the file.
@@ -12,10 +15,12 @@ any job runs. A missing or broken schema file is a ConfigError naming the file.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
 import math
+import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -23,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from . import inits
+from . import inits, layout, methods, objectives, targets
 
 SCHEMA = resources.files("shiftbench") / "schemas" / "config.schema.yaml"  # package data
 
@@ -32,9 +37,57 @@ class ConfigError(ValueError):
     pass
 
 
+def registries() -> dict:
+    """``x-registry`` name -> (where the registry is, {entry: one-line summary}, whether it is an enum).
+
+    Read afresh on each call: an entry registered at run time is in the schema at once.
+    """
+    return {
+        "inits": ("shiftbench.inits.POLE_INITS", {n: inits.summary(n) for n in inits.POLE_INITS}, True),
+        "init_params": ("shiftbench.inits.POLE_INITS", {n: _params(n) for n in inits.POLE_INITS}, False),
+        "readouts": ("shiftbench.inits.READOUTS", dict(inits.READOUTS), True),
+        "families": ("shiftbench.layout.FAMILIES", {n: f.summary for n, f in layout.FAMILIES.items()}, True),
+        "parameterisations": (
+            "shiftbench.layout.PARAMETERISATIONS",
+            {
+                n: p.summary + ("; needs an init with a step Delta" if p.needs_delta else "")
+                for n, p in layout.PARAMETERISATIONS.items()
+            },
+            True,
+        ),
+        "objectives": (
+            "shiftbench.objectives.OBJECTIVES",
+            {
+                n: o.summary + ("; a closed-form optimal readout b*(a)" if o.closed_form_readout else "")
+                for n, o in objectives.OBJECTIVES.items()
+            },
+            True,
+        ),
+        "targets": (
+            "shiftbench.targets.TARGETS",
+            {n: cls.__doc__.strip().splitlines()[0] for n, cls in targets.TARGETS.items()},
+            True,
+        ),
+        "methods": (
+            "shiftbench.methods.METHODS",
+            {
+                n: m.summary + ("; needs an objective with a closed-form optimal readout" if m.projected else "")
+                for n, m in methods.METHODS.items()
+            },
+            True,
+        ),
+    }
+
+
+def _params(name) -> str:
+    """'alpha=1' for init ``name``: its parameters and their defaults, '-' where it has none."""
+    shown = {k: f"{v:g}" if isinstance(v, float) else v for k, v in inits.parameters(name).items()}
+    return ", ".join(f"{k}={v}" for k, v in shown.items()) or "-"
+
+
 @functools.cache
-def schema() -> dict:
-    """The config schema; ConfigError naming the file where it is missing, unreadable or not a schema."""
+def _raw_schema() -> dict:
+    """The schema file as written; ConfigError naming the file where it is missing, unreadable or not a schema."""
     try:
         loaded = yaml.safe_load(SCHEMA.read_text())
         if not (isinstance(loaded, dict) and isinstance(loaded.get("properties"), dict)):
@@ -42,6 +95,48 @@ def schema() -> dict:
     except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as err:
         raise ConfigError(schema_error(err)) from None
     return loaded
+
+
+@functools.cache
+def _filled_schema(state) -> dict:
+    """The schema file with each ``x-registry`` node filled from ``state`` (``registries``, frozen)."""
+    found = {key: (where, dict(entries), enum) for key, where, entries, enum in state}
+    filled = copy.deepcopy(_raw_schema())
+
+    def fill(node):
+        if isinstance(node, dict):
+            if "x-registry" in node:
+                if node["x-registry"] not in found:
+                    reason = f"x-registry {node['x-registry']!r} is none of {list(found)}"
+                    raise ConfigError(f"{SCHEMA}: not a readable config schema ({reason})")
+                where, entries, enum = found[node["x-registry"]]
+                if enum:
+                    node.get("items", node)["enum"] = list(entries)  # an array's items, else the node's own
+                known = "; ".join(f"{name} ({summary})" for name, summary in entries.items())
+                node["description"] = f"{node.get('description', '')} Registered ({where}): {known}.".lstrip()
+            for value in node.values():
+                fill(value)
+        elif isinstance(node, list):
+            for value in node:
+                fill(value)
+
+    fill(filled)
+    return filled
+
+
+def schema() -> dict:
+    """The config schema, its ``x-registry`` enums and descriptions from the registries as they are now;
+    ConfigError naming the file where it is missing, unreadable or not a schema."""
+    state = tuple((key, where, tuple(entries.items()), enum) for key, (where, entries, enum) in registries().items())
+    return _filled_schema(state)
+
+
+def _clear_schema_cache():
+    _raw_schema.cache_clear()
+    _filled_schema.cache_clear()
+
+
+schema.cache_clear = _clear_schema_cache  # a test that points SCHEMA elsewhere clears both
 
 
 def schema_error(err) -> str:
@@ -57,9 +152,12 @@ def schema_error(err) -> str:
 
 
 def _resolve(node: dict) -> dict:
-    """Follow a local ``$ref`` (``#/definitions/name``)."""
+    """Follow a local ``$ref`` (a JSON pointer such as ``#/definitions/name``)."""
     while isinstance(node, dict) and "$ref" in node:
-        node = schema()["definitions"][node["$ref"].rsplit("/", 1)[-1]]
+        target = schema()
+        for key in node["$ref"].removeprefix("#/").split("/"):
+            target = target[key]
+        node = target
     return node
 
 
@@ -119,8 +217,10 @@ def validate_config(config):
         jsonschema.Draft202012Validator.check_schema(schema())
     except jsonschema.exceptions.SchemaError as err:
         raise ConfigError(schema_error(err)) from None
-    try:
-        with resources.as_file(SCHEMA) as path:
+    try:  # Snakemake validates a file: the schema as filled from the registries
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "config.schema.json"
+            path.write_text(json.dumps(schema()))
             validate(config, str(path))
     except WorkflowError:
         raise ConfigError(explain_schema_error(config)) from None
@@ -155,6 +255,22 @@ def check_finite(config, path=()):
         raise ConfigError(_error(path, f"{config} is not a finite number"))
 
 
+def _check_kernels(kernels):
+    """Every kernel target builds (its parameters in range) and every rule is an init of its family."""
+    for tid, spec in kernels["targets"].items():
+        try:
+            targets.make_target(**spec)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"invalid config key kernels.targets.{tid}: {err}") from None
+    for rid, rule in kernels["inits"].items():
+        try:
+            inits.check_init(rule["init"], "zero", rule["params"], rule["family"])
+        except ValueError as err:
+            raise ConfigError(f"invalid config key kernels.inits.{rid}: {err}") from None
+    if kernels["targets"] and not kernels["inits"]:
+        raise ConfigError("invalid config key kernels.inits: the kernel targets need at least one rule to score")
+
+
 def check_config(config):
     """Rules a JSON schema cannot express; each message names the key, the value and what is allowed."""
     for vid, v in config["inits"].items():
@@ -162,6 +278,7 @@ def check_config(config):
             inits.check_init(v["init"], v["readout"], v["params"], v["family"])
         except ValueError as err:
             raise ConfigError(f"invalid config key inits.{vid}: {err}") from None
+    _check_kernels(config["kernels"])
     for name, block in config["blocks"].items():
         unknown = set(block.get("inits", [])) - set(config["inits"])
         if unknown:
@@ -170,24 +287,28 @@ def check_config(config):
     for block in blocks(config):
         train = ["train"] if block.name == MAIN else ["blocks", block.name, "train"]
         no_delta = [vid for vid in block.variants if config["inits"][vid]["init"] not in inits.DELTA_INITS]
-        if block.train["parameterisation"] == "zoh" and no_delta:
+        parameterisation = block.train["parameterisation"]
+        if layout.PARAMETERISATIONS[parameterisation].needs_delta and no_delta:
+            others = [n for n, p in layout.PARAMETERISATIONS.items() if not p.needs_delta]
             raise ConfigError(
                 _error(
                     [*train, "parameterisation"],
-                    f"zoh (a = exp(Delta A)) needs an init with a step Delta {sorted(inits.DELTA_INITS)}; "
-                    f"the variants {no_delta} of this block have none: put them in a block trained with exp-exp",
+                    f"{parameterisation} (a = exp(Delta A)) needs an init with a step Delta "
+                    f"{sorted(inits.DELTA_INITS)}; the variants {no_delta} of this block have none: put them in "
+                    f"a block trained with {' or '.join(others)}",
                     ["train", "parameterisation"],
                 )
             )
         path = [*train, "methods"]
-        unsupported = set(block.objectives) - set(PROJECTED_OBJECTIVES)
-        projected = {"projected", "reseed"} & set(block.train["methods"])
+        unsupported = set(block.objectives) - set(projected_objectives())
+        projected = sorted(m for m in block.train["methods"] if methods.METHODS[m].projected)
         if projected and unsupported:
             raise ConfigError(
                 _error(
                     path,
-                    f"{sorted(projected)} need the readout b*(a) of a population objective {PROJECTED_OBJECTIVES}; "
-                    f"this block also trains {sorted(unsupported)}: put those runs in a block of their own",
+                    f"{projected} need the closed-form readout b*(a) of a population objective "
+                    f"{projected_objectives()}; this block also trains {sorted(unsupported)}: put those runs in a "
+                    "block of their own",
                 )
             )
     ref = config["theory"]["reference"]
@@ -234,7 +355,7 @@ def batch_memory_mb(config, block: Block, objective: str, S: int, K: int) -> flo
     """
     t = block.train
     R = len(block.variants) * len(t["seeds"]) * len(t["lr"])
-    if objective == "exact":
+    if not objectives.OBJECTIVES[objective].sequences:  # the population loss: Gram matrices
         return 4 * 16 * R * S * S / 2**20
     n_fft = sequence_length(config, K) + config["data"]["t_eval"]
     F, B = n_fft // 2 + 1, t["batch_size"]
@@ -277,7 +398,11 @@ def _check_block_train(config, name):
 # -- the study: blocks and their cells ---------------------------------------------------------------
 
 MAIN = "main"  # the block of the top-level grid, objectives and train section
-PROJECTED_OBJECTIVES = ("exact",)  # projected needs the closed-form b*(a) of the objective it trains
+
+
+def projected_objectives() -> list[str]:
+    """The objectives a projected method can train: those with a closed-form optimal readout b*(a)."""
+    return [n for n, o in objectives.OBJECTIVES.items() if o.closed_form_readout]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from . import formulas, reference, theory
+from .layout import FAMILIES
+from .objectives import STATIONARY
 from .readers import Layer, LayerError
 
 log = logging.getLogger("shiftbench")
@@ -98,7 +100,7 @@ def evaluate(layer: Layer, Ks, rhos, window: int | None = None) -> pd.DataFrame:
         for rho in rhos:
             loss = stationary_loss(layer, K, rho)
             optimum = theory.optimal_loss(layer.a, K, rho)
-            found = reference.lookup(layer.S, K, rho, objective="exact", family=layer.family)
+            found = reference.lookup(layer.S, K, rho, objective=STATIONARY, family=layer.family)
             ref = np.nan if found is None else float(found["value"])
             row = {
                 "K": K,
@@ -166,6 +168,10 @@ def evaluate_file(path, fmt=None, channel=None, Ks=(), rhos=(0.0,), window=None,
     Ks, rhos, window = _check(Ks, rhos, window)  # before reading: a bad K needs no file
     layer = read_layer(path, fmt, channel)
     log.info("layer %s: S = %d poles (%s), feed-through d = %.6g", layer.source, layer.S, layer.family, layer.d)
+    if layer.family not in FAMILIES:
+        log.warning("layer %s: real poles of both signs belong to no pole family of the study (its real family "
+                    "is positive: %s); the reference column stays empty", layer.source,
+                    FAMILIES["real"].summary)  # fmt: skip
     table = evaluate(layer, Ks, rhos, window)
     if out is not None:
         with atomic_path(out) as tmp:

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from .layout import BASELINE
 from .storage import write_json
 
 log = logging.getLogger("shiftbench")
@@ -89,17 +90,20 @@ def run_specs(job: dict) -> dict:
 
 
 def seed_invariant(spec) -> bool:
-    """Whether the run's seed changes nothing: the exact objective (no minibatches) and an init whose
-    poles, readout and step come out the same for two seeds."""
+    """Whether the run's seed changes nothing: an objective without minibatches (not trained on stored
+    sequences) and an init whose poles, readout and step come out the same for two seeds."""
     from . import inits
+    from .layout import PARAMETERISATIONS
+    from .objectives import OBJECTIVES
 
-    if spec.objective != "exact":
+    if OBJECTIVES[spec.objective].sequences:
         return False
     draws = []
     for seed in (0, 1):
         a, b = inits.initialise(spec.init, spec.S, spec.K, seed, spec.readout, spec.rho, spec.family,
                                 **spec.init_params)  # fmt: skip
-        dt = inits.init_dt(spec.init, spec.S, spec.K, seed, **spec.init_params) if spec.parameterisation == "zoh" else 0
+        delta = PARAMETERISATIONS[spec.parameterisation].needs_delta
+        dt = inits.init_dt(spec.init, spec.S, spec.K, seed, **spec.init_params) if delta else 0
         draws.append((a, b, dt))
     (a0, b0, dt0), (a1, b1, dt1) = draws
     return bool(np.array_equal(a0, a1) and np.array_equal(b0, b1) and dt0 == dt1)
@@ -143,7 +147,7 @@ def train_job(job: dict, train_paths=None, test_paths=None, threads: int = 1) ->
     return {"job": job, "runs": runs}
 
 
-def reference_job(objective: str, rho: float, cells, options: dict, window=None, family="complex",
+def reference_job(objective: str, rho: float, cells, options: dict, window=None, family=BASELINE,
                   recompute: bool = False, save: bool = False, out=None) -> dict:  # fmt: skip
     """The reference of every (S, K) of ``cells`` at one (objective, rho, family): committed and
     re-verified, or searched.
@@ -221,13 +225,12 @@ def theory_cell(S: int, K: int, rho: float, alphas, window=None) -> dict:
         "init_readout_max": {},
         "laguerre_limit": dict(zip(["value", "pole"], theory.laguerre_limit(S, K, rho))),
     }
-    for name, family in [("uncertainty", "complex"), ("s4d-lin", "complex"), ("s4d-inv", "complex"),
-                         ("s4d-real", "real")]:  # fmt: skip
-        a = inits.initialise(name, S, K, 0, "zero", family=family)[0]  # seed 0 where the init is seeded
+    for name in (n for n in inits.POLE_INITS if n in inits.TABULATED):  # registry order
+        a = inits.initialise(name, S, K, 0, "zero", family=inits.FAMILIES[name][0])[0]  # seed 0 where seeded
         cell["init_optimal_loss"][name] = stationary.optimum(a)[0]
         cell["init_readout_max"][name] = reference.conditioning(a, K, rho)[0]
     if window is not None:
-        objective = objectives.population("sampled", K, rho, window["t_eval"], window["burn_in"])
+        objective = objectives.Window(K, rho, window["burn_in"] + K + window["t_eval"], window["t_eval"])
         a, _ = theory.construction(S, K, 1.0)
         value, certified = objective.optimum(a)
         cell["window"] = {

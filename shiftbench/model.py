@@ -66,8 +66,10 @@ class LinearRNN(nn.Module):
             raise ValueError(f"poles {a.shape} and readout {b.shape} must both be (S,) or (R, S)")
         if parameterisation not in PARAMETERISATIONS:
             raise ValueError(f"unknown parameterisation {parameterisation!r}; known: {list(PARAMETERISATIONS)}")
-        if (parameterisation == "zoh") != (log_dt is not None):
-            raise ValueError("parameterisation 'zoh' needs log_dt (log Delta), and only 'zoh' takes one")
+        needs_delta = PARAMETERISATIONS[parameterisation].needs_delta
+        if needs_delta != (log_dt is not None):
+            need = "needs log_dt (log Delta)" if needs_delta else "has no step Delta: it takes no log_dt"
+            raise ValueError(f"parameterisation {parameterisation!r} {need}")
         self.runs, self.order = a.shape
         self.layout, self.family, self.parameterisation = Layout.of(family, self.order), family, parameterisation
         for a_r, b_r in zip(a, b):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 TABLES = ("runs", "curves", "params", "theory", "reference", "summary")
-REPORT_TABLES = ("summary", "reference", "theory")  # the tables that also go into the HTML report
+REPORT_TABLES = ("summary", "reference", "theory", "kernel_claims")  # the tables also in the HTML report
 
 # file name -> report category (categories are numbered in reading order)
 FIGURES = {
@@ -27,6 +27,10 @@ FIGURES = {
     "fig7_loss_vs_smoothness.png": "4. Learned vs theory",
     "fig9_real_vs_complex.png": "4. Learned vs theory",
 }
+
+# The memory kernels' outputs (``shiftbench.kernels``), made where the config names kernel targets.
+KERNEL_TABLES = ("kernel_scores", "kernel_references", "kernel_claims")
+KERNEL_FIGURES = {"fig10_kernels_at_init.png": "7. Memory kernels"}
 
 
 def stem(name: str) -> str:

@@ -8,10 +8,13 @@ found by what they are (the ``init`` column), never by their variant id.
 
 One palette (``init_palette``: one colour per init variant of the config) colours every figure, and
 every artist drawn for a variant carries ``gid = "init:<variant>"``. Learned lines take their method's
-line style (``METHOD_STYLES``); the reference and the theory's lines are black or grey in styles no
-method has (``REFERENCE_STYLE``, ``BOUND_STYLE``, ``LIMIT_STYLE``). Intervals over seeds are the
-summary's 95% Student-t intervals (``aggregation.mean_interval``), drawn as shaded bands clipped to
-the axis: no band where a variant has one run.
+line style (``method_style``: the methods of ``methods.METHODS`` take ``METHOD_STYLES`` in registry
+order); the reference and the theory's lines are black or grey in styles no method has
+(``REFERENCE_STYLE``, ``BOUND_STYLE``, ``LIMIT_STYLE``). Objectives, pole families and
+parameterisations take their markers the same way, from their registries: adding an entry draws
+without an edit here. Intervals over seeds are the summary's 95% Student-t intervals
+(``aggregation.mean_interval``), drawn as shaded bands clipped to the axis: no band where a variant
+has one run.
 """
 
 from __future__ import annotations
@@ -41,21 +44,42 @@ from .claims import (
     width_fit,
 )
 from .claims import theory_checks as decide_theory_checks
+from .layout import BASELINE, FAMILIES, PARAMETERISATIONS
+from .methods import METHODS
+from .objectives import OBJECTIVES, STATIONARY
 from .outputs import FIGURES, stem
 from .storage import atomic_path
 
 sns.set_theme(context="notebook", style="whitegrid")
 
-OBJECTIVE_NAMES = {
-    "exact": "exact objective (stationary loss)",
-    "sampled": "sampled objective (finite-window loss)",
-}
 YMAX = 1.1  # losses above 1 are worse than the zero filter: axes stop here and mark what they clip
-METHOD_STYLES = {"joint": "-", "projected": "--", "reseed": ":"}  # one line style per method (learned lines)
+# The looks a registered entry takes, by its place in its registry (the first entry the first look).
+METHOD_STYLES = ("-", "--", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (8, 4)))  # learned lines per method
 REFERENCE_STYLE = "-."  # the reference of an objective and the construction: a style no method has
 BOUND_STYLE = (0, (6, 2, 1, 2, 1, 2))  # the rigorous lower bound (dash-dot-dot)
 LIMIT_STYLE = (0, (1, 3))  # a limit of the theory (loosely dotted), e.g. the Laguerre limit
+OBJECTIVE_MARKERS = "osDPX*"  # learned kernels per objective (figure 8)
+PARAMETERISATION_MARKERS = "osDPX*"  # learned runs per parameterisation (figure 9)
+FAMILY_LOOKS = [("black", "^"), ("dimgrey", "v"), ("grey", "<"), ("darkgrey", ">")]  # references per family
 BAND_ALPHA = 0.15
+
+
+def look(registry, name, looks):
+    """The look of entry ``name``: ``looks`` by its place in ``registry`` (the last look past the end;
+    an unregistered name, say from an old table, the first)."""
+    names = list(registry)
+    return looks[min(names.index(name), len(looks) - 1)] if name in names else looks[0]
+
+
+def objective_name(objective: str) -> str:
+    """'exact objective (stationary loss)': a panel's title, from the objectives registry."""
+    known = OBJECTIVES.get(objective)
+    return f"{objective} objective" + (f" ({known.loss_name})" if known else "")
+
+
+def hollow(method: str) -> bool:
+    """Markers of a projected method (readout held at b*(a)) are hollow, those of a joint one filled."""
+    return method in METHODS and METHODS[method].projected
 
 
 def init_palette(cfg, t=None) -> dict:
@@ -78,7 +102,8 @@ def init_gid(variant: str) -> str:
 
 
 def method_style(method: str):
-    return METHOD_STYLES.get(method, "-")
+    """The line style of a method's learned lines (``METHOD_STYLES`` by its place in ``METHODS``)."""
+    return look(METHODS, method, METHOD_STYLES)
 
 
 def seed_band(ax, x, lo, hi, colour, variant):
@@ -104,7 +129,7 @@ def learned_filter(t, run_id):
     return (p.a_re + 1j * p.a_im).to_numpy(), (p.b_re + 1j * p.b_im).to_numpy()
 
 
-def references(t, objective: str, family: str = "complex") -> pd.Series:
+def references(t, objective: str, family: str = BASELINE) -> pd.Series:
     """(S, K, rho) -> the reference of ``objective`` (``shiftbench.reference``), for drawing."""
     r = t["reference"]
     return r[(r.objective == objective) & (r.family == family)].set_index(CELL).value
@@ -245,7 +270,7 @@ def fig4_learning_curves(t, cfg, path):
                 seed_band(ax, m.step, m.ci_low, m.ci_high, palette[variant], variant)
         left.axhline(references(t, objective)[cell], color="black", ls=REFERENCE_STYLE, lw=1.2,
                      label="reference (numerical)")  # fmt: skip
-        right.axhline(references(t, "exact")[cell], color="black", ls=REFERENCE_STYLE, lw=1.2,
+        right.axhline(references(t, STATIONARY)[cell], color="black", ls=REFERENCE_STYLE, lw=1.2,
                       label="reference, stationary")  # fmt: skip
         if np.isfinite(th["lower_bound"]):
             right.axhline(
@@ -307,7 +332,7 @@ def fig6_loss_vs_S_over_K(t, cfg, path):
         ref = ref.sort_values("S_over_K").join(references(t, objective).rename("reference"), on=CELL)
         ax.plot(ref.S_over_K, ref.reference, color="black", ls=REFERENCE_STYLE, marker="^", lw=1.5,
                 label="reference of this objective (numerical)")  # fmt: skip
-        if objective == "exact":
+        if objective == STATIONARY:  # the rigorous bound is on the stationary loss
             lb = ref[np.isfinite(ref.lower_bound)]
             if len(lb):
                 ax.plot(lb.S_over_K, lb.lower_bound, color="black", ls=BOUND_STYLE, marker="v", lw=1,
@@ -332,7 +357,8 @@ RHO_MARKERS = "osD^vP*X"
 
 def fig7_loss_vs_smoothness(t, cfg, path):
     """Learned loss against (1 - rho) K / S per objective, with the reference of that objective as lines.
-    Colour: init variant; marker: rho (the reference line of a rho carries its marker); hollow: not joint."""
+    Colour: init variant; marker: rho (the reference line of a rho carries its marker); hollow: a projected
+    method."""
     s = t["summary"].dropna(subset=["mean"]).assign(x=lambda d: (1 - d.rho) * d.K / d.S)
     th = theory_wide(t["theory"]).reset_index().assign(x=lambda d: (1 - d.rho) * d.K / d.S)
     objectives = sorted(s.objective.unique())
@@ -346,7 +372,7 @@ def fig7_loss_vs_smoothness(t, cfg, path):
         for (rho, variant, method), g in d.groupby(["rho", "variant", "method"]):
             colour = palette[variant]
             style = dict(color=colour, marker=markers[rho], alpha=0.8, s=28, gid=init_gid(variant))
-            if method != "joint":
+            if hollow(method):
                 style.update(facecolors="none", edgecolors=colour)
             n_clipped += clipped(ax, g.x, g["mean"], **style, label=f"{variant} ({method}), rho = {rho:g}")
         for rho in rhos:
@@ -360,12 +386,12 @@ def fig7_loss_vs_smoothness(t, cfg, path):
             ylim=(0, YMAX),
             xlabel="(1 - rho) K / S",
             ylabel=f"{objective} loss",
-            title=f"{OBJECTIVE_NAMES[objective]}\n{n_clipped} mean(s) above {YMAX}, drawn as ^ on the edge",
+            title=f"{objective_name(objective)}\n{n_clipped} mean(s) above {YMAX}, drawn as ^ on the edge",
         )
         log_axis(ax)
     fig.suptitle(
         "Loss against (1 - rho) K / S: an approximate collapse (points: learned means, colour: init, marker: rho, "
-        "hollow: not joint; lines: reference)"
+        "hollow: projected methods; lines: reference)"
     )
     fig.tight_layout()
     figure_legend(fig, axes)
@@ -373,7 +399,6 @@ def fig7_loss_vs_smoothness(t, cfg, path):
 
 
 # -- Figure 8 ---------------------------------------------------------------------------------------
-OBJECTIVE_MARKERS = {"exact": "o", "sampled": "s"}
 
 
 def fig8_width_vs_K_over_S(t, cfg, path):
@@ -386,7 +411,7 @@ def fig8_width_vs_K_over_S(t, cfg, path):
     sizes = {S: 14 + 14 * i for i, S in enumerate(Ss)}  # larger markers: larger S
     for (variant, objective, learned), g in runs.groupby(["variant", "objective", "learned"]):
         colour = palette[variant]
-        ax.scatter(g.K_over_S, g.filter_width, s=g.S.map(sizes), marker=OBJECTIVE_MARKERS.get(objective, "o"),
+        ax.scatter(g.K_over_S, g.filter_width, s=g.S.map(sizes), marker=look(OBJECTIVES, objective, OBJECTIVE_MARKERS),
                    color=colour, facecolors=colour if learned else "none", alpha=0.7, gid=init_gid(variant),
                    label=f"{variant} ({objective})" if learned else None)  # fmt: skip
     x = np.geomspace(runs.K_over_S.min(), runs.K_over_S.max(), 50)
@@ -420,16 +445,16 @@ def fig8_width_vs_K_over_S(t, cfg, path):
 def fig9_real_vs_complex(t, cfg, path):
     """Captured signal 1 - L against S at fixed K/S, per rho: each family's reference, the Laguerre limit,
     the rigorous bound, and the learned runs of the exact objective per family, init and parameterisation."""
-    ref = t["reference"][t["reference"].objective == "exact"].assign(K_over_S=lambda d: d.K / d.S)
+    ref = t["reference"][t["reference"].objective == STATIONARY].assign(K_over_S=lambda d: d.K / d.S)
     th = theory_wide(t["theory"]).reset_index().assign(K_over_S=lambda d: d.K / d.S)
-    s = t["summary"][t["summary"].objective == "exact"].dropna(subset=["mean"]).assign(K_over_S=lambda d: d.K / d.S)
+    s = t["summary"][t["summary"].objective == STATIONARY].dropna(subset=["mean"]).assign(K_over_S=lambda d: d.K / d.S)
     ratios, rhos = sorted(ref.K_over_S.unique()), sorted(ref.rho.unique())
     fig, axes = plt.subplots(len(rhos), len(ratios), figsize=(3.8 * len(ratios), 3.3 * len(rhos)), squeeze=False)
     palette = init_palette(cfg, t)
-    markers = {"exp-exp": "o", "zoh": "s"}
     for row, rho in zip(axes, rhos):
         for ax, ratio in zip(row, ratios):
-            for family, colour, marker in [("complex", "black", "^"), ("real", "dimgrey", "v")]:
+            for family in FAMILIES:
+                colour, marker = look(FAMILIES, family, FAMILY_LOOKS)
                 d = ref[(ref.family == family) & (ref.rho == rho) & (ref.K_over_S == ratio)].sort_values("S")
                 ax.plot(d.S, 1 - d.value, color=colour, ls=REFERENCE_STYLE, marker=marker, ms=4,
                         label=f"reference, {family} poles")  # fmt: skip
@@ -448,8 +473,9 @@ def fig9_real_vs_complex(t, cfg, path):
             runs = s[(s.rho == rho) & (s.K_over_S == ratio)]
             for (variant, method, param), g in runs.groupby(["variant", "method", "parameterisation"]):
                 colour = palette[variant]
-                ax.scatter(g.S, 1 - g["mean"], color=colour, marker=markers.get(param, "o"),
-                           facecolors="none" if method != "joint" else colour, s=22, gid=init_gid(variant),
+                marker = look(PARAMETERISATIONS, param, PARAMETERISATION_MARKERS)
+                ax.scatter(g.S, 1 - g["mean"], color=colour, marker=marker, s=22, gid=init_gid(variant),
+                           facecolors="none" if hollow(method) else colour,
                            label=f"{variant} ({method}, {param})")  # fmt: skip
             ax.set(xscale="log", ylim=(0, 1), title=f"K/S = {ratio:g}, rho = {rho:g}", xlabel="S",
                    ylabel="captured signal 1 - L")  # fmt: skip
@@ -457,16 +483,14 @@ def fig9_real_vs_complex(t, cfg, path):
             if Ss:
                 ax.set_xticks(Ss, [str(S) for S in Ss])
             ax.minorticks_off()
-    gains = family_gains(t["reference"])
+    gains = [
+        f"family_gain (1 - L_{family})/(1 - L_{BASELINE}) of the references: {g.family_gain.min():.3f} to "
+        f"{g.family_gain.max():.3f}"
+        for family, g in family_gains(t["reference"]).groupby("family")
+    ]
     fig.suptitle(
-        "What complex poles buy: captured signal 1 - L against S at fixed K/S (exact objective; hollow markers: "
-        "projected or reseed)\n"
-        + (
-            f"family_gain (1 - L_real)/(1 - L_complex) of the references: {gains.family_gain.min():.3f} to "
-            f"{gains.family_gain.max():.3f}"
-            if len(gains)
-            else ""
-        )  # fmt: skip
+        f"What {BASELINE} poles buy: captured signal 1 - L against S at fixed K/S ({STATIONARY} objective; hollow "
+        "markers: projected methods)\n" + "; ".join(gains)
     )
     fig.tight_layout()
     figure_legend(fig, axes)

@@ -32,6 +32,7 @@ gap to the rigorous lower bound. ``verify`` recomputes the value from the stored
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -42,13 +43,14 @@ import numpy as np
 import scipy.optimize
 
 from . import config, formulas, inits, objectives, theory
-from .layout import Layout
+from .layout import FAMILIES, Layout
 from .signals import as_signal
 
 METHOD = "multi-start L-BFGS-B on L*(a), envelope gradient (shiftbench.reference)"
 BASIN_TOL = 1e-6  # starts ending within this of the best count as the same basin
 VERIFY_TOL = 1e-9  # a stored value must equal its recomputation from the stored poles to this
 COMMITTED = "references"  # package folder of the committed references (shiftbench/references/)
+WINDOW_RULE = "infimum over readouts"  # a window reference's value (docs/theory.md section 4)
 
 
 class InvalidReference(ValueError):
@@ -128,9 +130,6 @@ class PolesObjective:
 
         return _poles_torch(torch.from_numpy(np.asarray(x, float)), self.pairs, self.signs, self.K)[0].numpy()
 
-    def readout(self, a):
-        return self.objective.optimal_readout(a)
-
     def __call__(self, x):
         import torch
 
@@ -145,6 +144,8 @@ class PolesObjective:
             return 2.0, np.zeros_like(x)  # float64 cannot evaluate these poles: a wall for the line search
         if isinstance(self.objective, objectives.Window):
             loss = _window_loss_torch(log_a, b, self.objective)
+        elif isinstance(self.objective, objectives.TargetStationary):
+            loss = self.objective.differentiable(a_t, b)
         else:
             loss = as_signal(self.objective.rho).quadratic_loss(a_t, b, self.K)
         loss.backward()
@@ -179,20 +180,21 @@ def construction_starts(S: int, K: int, alphas, spacings, pairs: int):
             yield f"construction alpha={alpha:g} spacing={spacing:g}", a
 
 
-def random_starts(S: int, K: int, n: int, seed: int, pairs: int, rho: float):
-    """(label, poles) of ``n`` seeded random starts: phases U(0, pi), decay rates log-U[0.25/K, 8/K].
+def random_starts(S: int, K: int, n: int, seed: int, layout: Layout, rho: float):
+    """(label, poles) of ``n`` seeded random starts: phases U(0, pi), decay rates log-U[0.25/K, 8/K],
+    and random signs of the real poles where the family allows either sign (``Layout.positive``).
 
     The stream is this module's own: numpy's SeedSequence of (seed, S, K, rho's bits, a fixed tag),
     so no start coincides with an init of the study.
     """
     tag = int.from_bytes(b"reference", "big") % 2**32
     rng = np.random.default_rng([seed, S, K, int(np.float64(rho).view(np.int64)) % 2**32, tag])
-    n_real = S - 2 * pairs
+    pairs, n_real = layout.n_pairs, layout.n_real
     for i in range(n):
         decay = np.exp(rng.uniform(np.log(0.25 / K), np.log(8.0 / K), size=pairs + n_real))
         phase = rng.uniform(0, np.pi, size=pairs)
         p = np.exp(-decay[:pairs] + 1j * phase)
-        r = np.exp(-decay[pairs:]) * (1 if pairs else np.where(rng.uniform(size=n_real) < 0.5, -1, 1))
+        r = np.exp(-decay[pairs:]) * (1 if layout.positive else np.where(rng.uniform(size=n_real) < 0.5, -1, 1))
         yield f"random {i} (seed {seed})", np.concatenate([p, p.conj(), r])
 
 
@@ -211,14 +213,17 @@ def ladder_starts(S: int, K: int):
 
 
 TIE = 1e-12  # values closer than this are one value (rounding of L* is ~1e-15 here)
+SEPARATION = 1e-6  # clusters closer than this are one cluster
+CLUSTER_CENTRES = 3  # local minima of the one-pole scan that the m-cluster searches start around
 
 
 def cluster_search(S: int, K: int, rho: float, sizes) -> dict:
     """The real family's limit at coinciding poles: m distinct real poles, each repeated S/m times
     (sizes as even as S allows), for each m of ``sizes``, scored by ``theory.optimal_loss`` with
     ``repeated="jordan"`` (the span of k^j p^k that a Jordan chain reaches and a diagonal layer only
-    approaches). Each m: a grid scan of one common pole, then L-BFGS-B over the m poles
-    (finite-difference gradient; m is small). Fewer clusters win ties: more clusters must be lower
+    approaches). A grid scan of one common pole gives the ``CLUSTER_CENTRES`` best local minima; each m
+    runs L-BFGS-B over its m poles (finite-difference gradient; m is small) from a narrow and a wide
+    spread around each centre. Fewer clusters win ties: more clusters must be lower
     by more than ``TIE`` (m clusters that merge onto one pole reach the m = 1 value up to rounding)."""
 
     def poles(p, m):
@@ -231,36 +236,101 @@ def cluster_search(S: int, K: int, rho: float, sizes) -> dict:
         except (FloatingPointError, ValueError):
             return 2.0
 
-    grid = 1 - np.geomspace(1e-3 / K, 1.0, 200)  # poles near 1 where the lag's time scale lives
+    grid = 1 - np.geomspace(1e-3 / K, 1.0, 1000)  # poles near 1 where the lag's time scale lives: L(p) has
+    # narrow minima between the zeros of the Laguerre-like functions at lag K; 1000 points resolve them
+    scan = np.array([loss([p], 1) for p in grid])
+    interior = (scan[1:-1] <= scan[:-2]) & (scan[1:-1] <= scan[2:])
+    minima = np.flatnonzero(np.concatenate([[scan[0] <= scan[1]], interior, [scan[-1] <= scan[-2]]]))
+    centres = grid[minima[np.argsort(scan[minima])][:CLUSTER_CENTRES]]  # the best local minima of one pole
     best = {"value": math.inf}
     for m in sorted(m for m in sizes if m <= S):
-        p0 = grid[np.argmin([loss([p], 1) for p in grid])]
-        x0 = p0 * (1 - 0.1 * (1 - p0) * np.linspace(-1, 1, m))  # spread a little around the best single pole
-        res = scipy.optimize.minimize(loss, x0, args=(m,), method="L-BFGS-B",
-                                      bounds=[(-1 + 1e-12, 1 - 1e-4 / K)] * m)  # fmt: skip
-        p = np.sort(res.x)[::-1]  # the larger clusters (when m does not divide S) to the slower poles
-        if loss(p, m) < best["value"] - TIE:  # scored as stored: the value is that of these very poles
-            best = {
-                "value": loss(p, m),
-                "poles": poles(p, m),
-                "repeated": "jordan",
-                "start": f"{m} coinciding cluster(s)",
-            }
+        for p0, spread in itertools.product(centres, (0.1, 0.5)):
+            x0 = p0 * (1 - spread * (1 - p0) * np.linspace(-1, 1, m))  # m poles spread around the centre
+            res = scipy.optimize.minimize(loss, x0, args=(m,), method="L-BFGS-B",
+                                          bounds=[(1e-6, 1 - 1e-4 / K)] * m)  # the family's positive poles  # fmt: skip
+            p = min((res.x, x0), key=lambda x: loss(x, m))  # a failed line search may end above its start
+            p = np.sort(p)[::-1]  # the larger clusters (when m does not divide S) to the slower poles
+            if m > 1 and np.min(-np.diff(p)) < SEPARATION:
+                continue  # clusters that merge are the m - 1 case, and their Jordan value is ill-conditioned
+            if loss(p, m) < best["value"] - TIE:  # scored as stored: the value is that of these very poles
+                best = {"value": loss(p, m), "poles": poles(p, m), "repeated": "jordan",
+                        "start": f"{m} coinciding cluster(s)"}  # fmt: skip
     return best
+
+
+# -- relocation moves: carry pairs of poles across the circle --------------------------------------
+
+
+def removal_costs(target, a, pairs: int) -> np.ndarray:
+    """L*(a without pair j) for every pair j of the complex layout [p, conj p, r]."""
+    p, r = a[:pairs], a[2 * pairs :]
+    costs = []
+    for j in range(pairs):
+        q = np.delete(p, j)
+        try:
+            costs.append(target.optimum(np.concatenate([q, q.conj(), r]))[0])
+        except (FloatingPointError, ValueError):
+            costs.append(math.inf)
+    return np.array(costs)
+
+
+def insertion_grid(a, pairs: int) -> np.ndarray:
+    """Candidate pair poles: 2 ``pairs`` phases evenly over (0, pi) at five moduli, the 10%, 30%, .., 90%
+    quantiles of the current poles' moduli (where the poles of this cell live)."""
+    radii = np.quantile(np.abs(a[:pairs]), [0.1, 0.3, 0.5, 0.7, 0.9])
+    phases = np.pi * (np.arange(2 * pairs) + 0.5) / (2 * pairs)
+    return (radii[:, None] * np.exp(1j * phases[None, :])).ravel()
+
+
+def relocate(target, a, pairs: int, m: int) -> np.ndarray:
+    """Poles a with the m pairs whose removal raises L* least taken out and m pairs put back one by one,
+    each where the grid (``insertion_grid``) lowers L* most: a move across the circle, not a step."""
+    p, r = a[:pairs], a[2 * pairs :]
+    grid = insertion_grid(a, pairs)
+    q = np.delete(p, np.argsort(removal_costs(target, a, pairs))[:m])
+    for _ in range(m):
+        values = []
+        for z in grid:
+            trial = np.append(q, z)
+            try:
+                values.append(target.optimum(np.concatenate([trial, trial.conj(), r]))[0])
+            except (FloatingPointError, ValueError):
+                values.append(math.inf)
+        q = np.append(q, grid[int(np.argmin(values))])
+    return np.concatenate([q, q.conj(), r])
+
+
+def relocation_rounds(f: PolesObjective, target, rounds: int, relax: int, local: dict) -> int:
+    """``rounds`` relocation moves of m = 1, 2, 4, 8 pairs in turn from the best point of ``f``, each
+    relaxed by ``relax`` L-BFGS-B iterations and kept if L* is then lower (``f.best`` keeps the best
+    point seen, so a rejected move changes nothing). Returns the number of moves kept."""
+    kept = 0
+    for i in range(rounds):
+        value, x = f.best
+        moved = relocate(target, f.poles(x), f.pairs, min(2 ** (i % 4), f.pairs))
+        x_new, _ = to_variables(moved, f.pairs, f.K)
+        scipy.optimize.minimize(f, x_new, **{**local, "options": {**local["options"], "maxiter": relax}})
+        kept += f.best[0] < value
+    return kept
 
 
 # -- the search -------------------------------------------------------------------------------------
 
 
-def search(objective: str, S: int, K: int, rho: float, window=None, family: str = "complex", **options) -> dict:
+def search(objective: str, S: int, K: int, rho: float, window=None, family: str = "complex", kernel=None,
+           **options) -> dict:  # fmt: skip
     """The reference of one cell: the best L*(a) over every start, each refined by L-BFGS-B.
 
     ``options`` are those of the config's ``theory.reference`` (the schema's defaults fill the rest);
-    ``window`` ({"t_eval", "burn_in"}) is the sampled objective's.
+    ``window`` ({"t_eval", "burn_in"}) is the sampled objective's. ``kernel``: a memory kernel other
+    than the shift (``targets.Target``, stationary objective only), with K its lag scale
+    (``targets.scale``); its reference has no cluster closure and no rigorous bound (NaN).
     """
     options = {**config.defaults("theory", "reference"), **options}
     started = time.perf_counter()
-    target = population(objective, K, rho, window)
+    if kernel is not None and objective != "exact":
+        raise ValueError(f"a memory kernel other than the shift has the stationary objective only, not {objective!r}")
+    target = population(objective, K, rho, window) if kernel is None else objectives.TargetStationary(kernel, rho, K)
     layout = Layout.of(family, S)
     pairs, n_real = layout.n_pairs, layout.n_real
     scored = []
@@ -276,7 +346,7 @@ def search(objective: str, S: int, K: int, rho: float, window=None, family: str 
     stationary = lookup(S, K, rho, "exact", family) if objective == "sampled" else None
     if stationary is not None and stationary.get("repeated", "merge") == "merge":  # itself a search result
         starts.append(("the committed stationary reference's poles", _complex(stationary["poles"])))
-    starts += list(random_starts(S, K, options["random_starts"], options["seed"], pairs, rho))
+    starts += list(random_starts(S, K, options["random_starts"], options["seed"], layout, rho))
     ends, bounds = [], _bounds(pairs, n_real, K)
     local = {"method": "L-BFGS-B", "jac": True, "bounds": bounds,
              "options": {"maxiter": options["iterations"], "maxcor": 20, "ftol": 1e-15, "gtol": 1e-10}}  # fmt: skip
@@ -294,6 +364,15 @@ def search(objective: str, S: int, K: int, rho: float, window=None, family: str 
         scipy.optimize.basinhopping(f, f.best[1], niter=options["hops"], T=1e-12, stepsize=options["hop_size"],
                                     minimizer_kwargs=local, seed=options["seed"])  # fmt: skip
         best = {**best, "value": f.best[0], "start": f"{best['start']}, then {options['hops']} basin hops"}
+    if options["relocations"] and pairs > 1:  # moves across the circle, then a full local minimisation
+        f = best["f"]
+        kept = relocation_rounds(f, target, options["relocations"], options["relocation_iterations"], local)
+        scipy.optimize.minimize(f, f.best[1], **local)
+        best = {
+            **best,
+            "value": f.best[0],
+            "start": f"{best['start']}, then {kept}/{options['relocations']} relocations kept",
+        }
     for e in ends:
         e["poles"] = e["f"].poles(e["f"].best[1])
         e["value"], e["certified"] = target.optimum(e["poles"])  # re-scored by the objective itself
@@ -301,12 +380,13 @@ def search(objective: str, S: int, K: int, rho: float, window=None, family: str 
     best["poles"] = best["f"].poles(best["f"].best[1])
     best["grad_norm"] = float(np.linalg.norm(best["f"](best["f"].best[1])[1]))
     best["repeated"] = "merge"
-    if family == "real" and objective == "exact":  # the real family's infimum lies where poles coincide
+    if family == "real" and objective == "exact" and kernel is None:  # the infimum lies where poles coincide
         clusters = cluster_search(S, K, rho, options["cluster_sizes"])
         if clusters["value"] < best["value"]:
             best.update(clusters, certified=True, grad_norm=np.nan)
     out = {
         "family": family,
+        "real_sign": FAMILIES[family].real_sign,
         "objective": objective,
         "S": S,
         "K": K,
@@ -324,13 +404,14 @@ def search(objective: str, S: int, K: int, rho: float, window=None, family: str 
         "grad_norm": best["grad_norm"],
         "best_start": best["start"],
         "evaluations": sum(e["f"].evaluations for e in ends),
-        "lower_bound": theory.lower_bound(S, K, rho),
+        "kernel": None if kernel is None else kernel.spec,
+        "lower_bound": theory.lower_bound(S, K, rho) if kernel is None else math.nan,
         "seconds": time.perf_counter() - started,
     }
-    if objective == "sampled":
-        out["readout"] = [[z.real, z.imag] for z in best["f"].readout(best["poles"])]
-        a, b = best["poles"], np.array([complex(*z) for z in out["readout"]])
-        out["value"] = target.loss(a, b)  # the window loss of the explicit filter
+    if objective == "sampled":  # the window rule: the value is the infimum over readouts (section 4)
+        b = target.optimum_and_readout(best["poles"])[1]
+        out.update(window_rule=WINDOW_RULE, readout=[[z.real, z.imag] for z in b])
+        out.update(readout_value=target.loss(best["poles"], b), max_readout=float(np.abs(b).max()))
     out["gap_to_bound"] = out["value"] - out["lower_bound"]
     return out
 
@@ -358,10 +439,11 @@ def _complex(pairs_of_floats) -> np.ndarray:
 def verify(ref: dict) -> dict:
     """``ref`` if its value equals the recomputation from its poles (and readout, for a window), else raise."""
     a = _complex(ref["poles"])
+    _check_claims(ref, a)
     target = population(ref["objective"], ref["K"], ref["rho"], ref.get("window"))
     try:
         if ref["objective"] == "sampled":
-            value = target.loss(a, _complex(ref["readout"]))
+            value = target.optimum(a)[0]
         else:
             value = theory.optimal_loss(a, ref["K"], ref["rho"], repeated=ref.get("repeated", "merge"))
     except (FloatingPointError, ValueError) as err:
@@ -371,6 +453,24 @@ def verify(ref: dict) -> dict:
             f"reference {cell_key_of(ref)}: stored value {ref['value']!r} does not match its poles ({value!r})"
         )
     return ref
+
+
+def _check_claims(ref: dict, a) -> None:
+    """The family, sign and window rule a reference claims must be the registry's and hold for its poles."""
+    family, key = ref.get("family", "complex"), cell_key_of(ref)
+    if family not in FAMILIES:
+        raise InvalidReference(f"reference {key}: unknown pole family {family!r}; known: {list(FAMILIES)}")
+    sign = FAMILIES[family].real_sign
+    if ref.get("real_sign") != sign:
+        raise InvalidReference(f"reference {key}: claims real poles of sign {ref.get('real_sign')!r}; "
+                               f"the {family} family's are {sign!r}")  # fmt: skip
+    if ref["objective"] == "sampled" and ref.get("window_rule") != WINDOW_RULE:
+        raise InvalidReference(f"reference {key}: claims the window rule {ref.get('window_rule')!r}, "
+                               f"not the study's {WINDOW_RULE!r}")  # fmt: skip
+    try:
+        Layout.of(family, len(a)).check(a, np.zeros_like(a))
+    except ValueError as err:
+        raise InvalidReference(f"reference {key}: its poles are not of the {family} family ({err})") from None
 
 
 def cell_key_of(ref: dict) -> str:

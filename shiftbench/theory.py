@@ -11,8 +11,10 @@ Every loss here is the normalised MSE of predicting x_{t-K}: the trivial filter 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+from scipy.linalg import cholesky
 from scipy.optimize import brentq, minimize_scalar
 from scipy.signal import fftconvolve, lfilter
 
@@ -271,11 +273,11 @@ def optimal_filter(a, K: int, rho=0.0) -> tuple[np.ndarray, float]:
     fl, ll = np.sum(f * l), np.sum(np.abs(l) ** 2)
     w = (f - fl / ll * np.conj(l))[1:]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        b = (1 / a - rho) / np.sqrt(1 - rho**2) * _residues(a, w)
-    return _share(b, index), float(1 - np.sum(np.abs(f) ** 2) + abs(fl) ** 2 / ll)
+        b = (1 / a - rho) / np.sqrt(1 - rho**2) * residues(a, w)
+    return share(b, index), float(1 - np.sum(np.abs(f) ** 2) + abs(fl) ** 2 / ll)
 
 
-def _residues(a, w) -> np.ndarray:
+def residues(a, w) -> np.ndarray:
     """Partial-fraction coefficients r of sum_n w_n phi_n(z) = sum_s r_s / (1 - a_s z) (distinct poles).
 
     phi_n is the white-noise Takenaka-Malmquist basis of the poles in their order (section 3):
@@ -291,7 +293,7 @@ def _residues(a, w) -> np.ndarray:
     return np.sum(np.triu(term * cross), axis=1)
 
 
-def _share(b, index) -> np.ndarray:
+def share(b, index) -> np.ndarray:
     """Readout of every input pole from that of the distinct ones: repeated poles share it equally."""
     if not np.all(np.isfinite(b)):
         raise FloatingPointError("optimal readout overflows for these poles (b* exceeds float64 range)")
@@ -311,10 +313,15 @@ class WindowOptimum:
     """The best readout found for fixed poles on a finite window, and how far it can be trusted.
 
     ``loss`` is ``finite_window_loss`` of ``readout``: an achievable value, hence an upper bound on
-    the window optimum. ``quadratic`` is the same minimum by the quadratic form in the orthonormal
-    basis. ``rcond`` is the smallest over the largest eigenvalue of the window's Gram matrix in that
-    basis. ``certified``: nothing was cut (rcond >= 1e-10) and the two routes agree to 1e-9, so
-    ``loss`` is the optimum itself.
+    the window optimum, with a readout whose kernel float64 evaluates (||b||_1 <= 1e9). ``quadratic``
+    is the same minimum by the quadratic form in the orthonormal basis. ``rcond`` is the smallest over
+    the largest eigenvalue of the window's Gram matrix in that basis. ``certified``: nothing was cut
+    (rcond >= 1e-10) and the two routes agree to 1e-9, so ``loss`` is the optimum itself.
+
+    ``infimum`` is the infimum over every readout, however large (the window rule, section 4): the
+    residual of the dense least squares in the orthonormal basis, whose coordinates stay moderate
+    where the readout ``infimum_readout`` that realises them does not (it may overflow: inf).
+    ``value`` = min(loss, infimum) is what the study calls the window optimum of the poles.
     """
 
     loss: float
@@ -322,6 +329,18 @@ class WindowOptimum:
     quadratic: float
     rcond: float
     certified: bool
+    infimum: float
+    infimum_readout: np.ndarray
+
+    @property
+    def value(self) -> float:
+        return min(self.loss, self.infimum)
+
+    @property
+    def value_readout(self) -> np.ndarray:
+        """The readout of ``value``: the least-squares one where it is lower and finite."""
+        lower = self.infimum < self.loss and np.all(np.isfinite(self.infimum_readout))
+        return self.infimum_readout if lower else self.readout
 
 
 def _orthonormal_basis(a, n: int) -> np.ndarray:
@@ -362,6 +381,10 @@ def finite_window_optimum(a, K: int, rho, length: int, t_eval: int) -> WindowOpt
     G = gamma[0] * (phi.conj().T @ weighted) + cross + cross.conj().T
     k = np.arange(length)
     v = phi.conj().T @ (gamma[np.abs(k - K)] * omega[np.maximum(k, K), 0])
+    infimum, w_ls = _window_least_squares(phi, K, signal, length, t_eval)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        b_ls = residues(a, w_ls)
+    b_ls = b_ls[index] / np.bincount(index)[index]  # share, keeping inf where it overflows
     lam, Q = np.linalg.eigh(G)
     coords = Q.conj().T @ v
     rcond = max(lam[0], 0.0) / lam[-1]
@@ -371,29 +394,55 @@ def finite_window_optimum(a, K: int, rho, length: int, t_eval: int) -> WindowOpt
         w = Q[:, keep] @ (coords[keep] / lam[keep])
         quadratic = float(1 - np.sum(np.abs(coords[keep]) ** 2 / lam[keep]))
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            b = _residues(a, w)
+            b = residues(a, w)
         if not np.all(np.isfinite(b)) or 1e-16 * np.abs(b).sum() > 1e-7:
             continue  # the kernel of such a readout cannot be evaluated in float64 (see exact_loss)
-        b = _share(b, index)
+        b = share(b, index)
         loss = finite_window_loss(a_all, b, K, signal, length, t_eval)
         if best is None or loss < best.loss:
             certified = bool(keep.all() and rcond >= WINDOW_CERTIFIED_RCOND and abs(loss - quadratic) <= 1e-9)
-            best = WindowOptimum(loss, b, quadratic, rcond, certified)
+            best = WindowOptimum(loss, b, quadratic, rcond, certified, infimum, b_ls)
         if keep.all():
             break  # every further cutoff keeps the same directions
-    if best is None:
-        raise FloatingPointError("window-optimal readout overflows for these poles (exceeds float64 range)")
+    if best is None:  # no readout float64 can evaluate: the infimum alone
+        nan = np.full(a_all.size, np.nan, dtype=complex)
+        return WindowOptimum(np.inf, nan, np.nan, rcond, False, infimum, b_ls)
     return best
 
 
+@lru_cache(maxsize=4)
+def _window_factor(signal, length: int, t_eval: int) -> np.ndarray:
+    """Upper Cholesky factor U of the window's weight matrix M_kk' = gamma(k - k') omega_max(k,k'):
+    the window loss of an error kernel e is |U e|^2 (section 4). O(n^3) once per window."""
+    k = np.arange(length)
+    gamma = signal.autocovariance(k)
+    M = gamma[np.abs(k[:, None] - k[None, :])] * window_weights(length, t_eval)[np.maximum.outer(k, k)]
+    return cholesky(M, lower=False)
+
+
+def _window_least_squares(phi, K: int, signal, length: int, t_eval: int) -> tuple[float, np.ndarray]:
+    """(min_w |U (phi w - delta_K)|^2, w): the window's infimum over every readout of the span of the
+    basis phi (n, S), by a dense least-squares solve (numpy's SVD): the residual is computed from w,
+    which is moderate in an orthonormal basis, so it stays accurate where the readout does not."""
+    U = _window_factor(signal, length, t_eval)
+    A, y = U @ phi, U[:, K]  # (n, S), (n,)
+    w = np.linalg.lstsq(A, y.astype(complex), rcond=None)[0]
+    r = A @ w - y
+    return float(np.vdot(r, r).real), w
+
+
 def finite_window_optimal_loss(a, K: int, rho, length: int, t_eval: int) -> float:
-    """The window loss of ``finite_window_optimal_readout``: achievable; the optimum where certified."""
-    return finite_window_optimum(a, K, rho, length, t_eval).loss
+    """The window optimum of the poles: the infimum over readouts (``WindowOptimum.value``)."""
+    return finite_window_optimum(a, K, rho, length, t_eval).value
 
 
 def finite_window_optimal_readout(a, K: int, rho, length: int, t_eval: int) -> np.ndarray:
-    """The best readout found for ``finite_window_loss`` with these poles (``finite_window_optimum``)."""
-    return finite_window_optimum(a, K, rho, length, t_eval).readout
+    """The best readout found for ``finite_window_loss`` with these poles whose kernel float64 evaluates
+    (``finite_window_optimum``); FloatingPointError where there is none."""
+    b = finite_window_optimum(a, K, rho, length, t_eval).readout
+    if not np.all(np.isfinite(b)):
+        raise FloatingPointError("window-optimal readout overflows for these poles (exceeds float64 range)")
+    return b
 
 
 # ----------------------------------------------------------------------------------------------

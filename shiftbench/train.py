@@ -25,14 +25,13 @@ import torch
 
 from . import config, inits, objectives, projection, theory
 from .layout import FAMILIES, PARAMETERISATIONS
+from .methods import METHODS
 from .model import LinearRNN
+from .objectives import OBJECTIVES
 from .signals import AR1
 
-OBJECTIVES = ("sampled", "exact")  # minibatches of stored sequences, or the closed-form population loss
-# Adam on poles and readout; Adam on the poles with the readout at b*(a) (a learner); the same plus
-# re-seeding moves from a fixed dictionary of poles (a search heuristic, reported apart).
-METHODS = ("joint", "projected", "reseed")
-PROJECTED_METHODS = ("projected", "reseed")  # the readout held at b*(a): population objectives only
+# The objectives, methods, families and parameterisations are registries (``objectives.OBJECTIVES``,
+# ``methods.METHODS``, ``layout``); schedules and devices are options of this module alone.
 SCHEDULES = ("constant", "cosine")
 DEVICES = ("cpu", "cuda", "auto")
 _TRAIN, _DATA = config.defaults("train"), config.defaults("data")
@@ -89,11 +88,11 @@ class RunSpec:
             ("parameterisation", PARAMETERISATIONS),
         ]:
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if self.method in PROJECTED_METHODS and self.objective not in config.PROJECTED_OBJECTIVES:
+                raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+        if METHODS[self.method].projected and not OBJECTIVES[self.objective].closed_form_readout:
             raise ValueError(
-                f"method {self.method!r} needs a population objective {config.PROJECTED_OBJECTIVES}, "
-                f"not {self.objective!r}"
+                f"method {self.method!r} needs a population objective with a closed-form optimal readout "
+                f"{config.projected_objectives()}, not {self.objective!r}"
             )
         inits.check_init(self.init, self.readout, self.init_params, self.family, self.parameterisation)
 
@@ -221,7 +220,7 @@ def train_runs(specs, train_x: np.ndarray | None = None, test_x: np.ndarray | No
     """
     groups: dict = {}
     for i, spec in enumerate(specs):  # projected training decides per run: each run a batch of its own
-        groups.setdefault((batch_key(spec), i if spec.method in PROJECTED_METHODS else -1), []).append(i)
+        groups.setdefault((batch_key(spec), i if METHODS[spec.method].projected else -1), []).append(i)
     records = [None] * len(specs)
     for idx in groups.values():
         for i, rec in zip(idx, _train_batch([specs[i] for i in idx], train_x, test_x)):
@@ -269,7 +268,7 @@ def _initial(spec: RunSpec, objective, stationary, record: dict, known: dict):
         }
     record.update(known[key])
     log_dt = None
-    if spec.parameterisation == "zoh":  # start from the init's own step: log Delta = log dt, A = log(a)/dt
+    if PARAMETERISATIONS[spec.parameterisation].needs_delta:  # the init's step: log Delta = log dt, A = log(a)/dt
         log_dt = math.log(inits.init_dt(spec.init, spec.S, spec.K, spec.seed, **spec.init_params))
     return a0, b0, log_dt
 
@@ -278,8 +277,8 @@ def _train_batch(specs, train_x, test_x) -> list[dict]:
     """Train runs of one batch key as one model of R runs (a run whose init fails is left out)."""
     start = time.perf_counter()
     spec = specs[0]
-    if spec.objective == "sampled" and train_x is None:
-        raise ValueError("objective 'sampled' needs training sequences")
+    if OBJECTIVES[spec.objective].sequences and train_x is None:
+        raise ValueError(f"objective {spec.objective!r} needs training sequences")
     objective, stationary = spec.population(), objectives.Stationary(spec.K, spec.rho)
     records = [_new_record(s) for s in specs]
     starts, members, known = [], [], {}
@@ -291,8 +290,8 @@ def _train_batch(specs, train_x, test_x) -> list[dict]:
             rec.update(status="failed", error=str(err))
     if members:
         a0, b0, log_dt = (np.array(x) for x in zip(*starts))  # (R, S), (R, S), (R,)
-        log_dt = None if spec.parameterisation == "exp-exp" else log_dt
-        if spec.method in PROJECTED_METHODS:  # one run (see batch_key), as projection.fit takes it
+        log_dt = log_dt if PARAMETERISATIONS[spec.parameterisation].needs_delta else None
+        if METHODS[spec.method].projected:  # one run (see batch_key), as projection.fit takes it
             a0, b0, log_dt = a0[0], b0[0], None if log_dt is None else log_dt[0]
         device = resolve_device(spec.device)
         model = LinearRNN(a0, b0, spec.family, spec.parameterisation, log_dt).to(device)  # R = len(members)
@@ -300,7 +299,7 @@ def _train_batch(specs, train_x, test_x) -> list[dict]:
         test = None if test_x is None else Sequences(test_x, spec.K, spec.t_eval, device)
         batch = [specs[i] for i in members]
         recs = [records[i] for i in members]
-        if spec.method in PROJECTED_METHODS:
+        if METHODS[spec.method].projected:
             _fit_projected(model, spec, objective, stationary, recs[0])
         else:
             _fit_joint(model, batch, objective, stationary, train, recs)
@@ -326,9 +325,9 @@ def _curve_point(objective, stationary, a, b, step, train_loss):
 
 
 def _fit_projected(model: LinearRNN, spec: RunSpec, objective, stationary, record: dict):
-    """``projected`` trains the poles with the readout held at b*(a) (``projection.fit``); ``reseed``
-    adds its re-seeding moves, a search heuristic. Where b*(a) of the start cannot be evaluated the
-    run is marked failed."""
+    """A projected method trains the poles with the readout held at b*(a) (``projection.fit``); a
+    search method (``reseed``) adds its re-seeding moves. Where b*(a) of the start cannot be evaluated
+    the run is marked failed."""
 
     def log(step, train_loss):
         record["curve"].append(_curve_point(objective, stationary, model.poles(), model.readout(), step, train_loss))
@@ -343,7 +342,7 @@ def _fit_projected(model: LinearRNN, spec: RunSpec, objective, stationary, recor
             spec.schedule == "cosine",
             log,
             spec.log_every,
-            moves=spec.method == "reseed",
+            moves=METHODS[spec.method].search,
         )
     except FloatingPointError as err:
         record.update(status="failed", error=str(err))
@@ -367,7 +366,7 @@ def _fit_joint(model: LinearRNN, specs, objective, stationary, train, records):
     alive = torch.ones(R, dtype=torch.bool, device=model.device)
 
     def training_loss():  # (R,)
-        if spec.objective == "exact":
+        if not OBJECTIVES[spec.objective].sequences:  # the population loss itself
             return objective.torch_loss(model)
         idx = torch.stack([torch.randint(train.n, (spec.batch_size,), generator=g) for g in gens])  # (R, B)
         return train.mse(model, idx.to(model.device))

@@ -65,3 +65,27 @@ def tiny_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny")
     snakemake(workdir, "--cores", "2")
     return workdir
+
+
+@pytest.fixture
+def scratch_registries():
+    """Every registry as it is, restored in place after the test: a test may register toy entries."""
+    from shiftbench import config, inits, layout, methods, objectives
+
+    registries = [
+        layout.FAMILIES,
+        layout.PARAMETERISATIONS,
+        methods.METHODS,
+        objectives.OBJECTIVES,
+        inits.POLE_INITS,
+        inits.FAMILIES,
+        inits.DELTA_INITS,
+        inits.TABULATED,
+        inits.READOUTS,
+    ]
+    saved = [r.copy() for r in registries]
+    yield
+    for registry, copy in zip(registries, saved):
+        registry.clear()
+        registry.update(copy)
+    config.schema.cache_clear()

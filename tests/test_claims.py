@@ -16,6 +16,7 @@ import pytest
 from scipy import stats
 
 from shiftbench import aggregation, claims, config
+from shiftbench.methods import METHODS
 
 TINY = Path(__file__).resolve().parent.parent / "configs" / "tiny.yaml"
 CELLS = [(S, K, 0.5) for S in (2, 4) for K in (8, 16, 32)]  # a 6-cell grid
@@ -428,7 +429,7 @@ def test_regular_phases_claim_no_data_when_an_init_has_no_ok_run(cfg):
 
 # -- method claims (exact objective, cell by cell over seeds) -------------------------------------------------
 
-PROJECTED = "[exact] Projected training (a learner: readout at b*(a)) recovers more than joint Adam, from "
+PROJECTED = f"[exact] projected ({METHODS['projected'].summary}) recovers more than joint, from "
 VARIANTS = (("uncertainty", "uncertainty"), ("lru-ring", "lru-ring"))
 
 

@@ -17,10 +17,11 @@ from shiftbench.layout import Layout
 COMBINATIONS = [(f, p) for f in layout.FAMILIES for p in layout.PARAMETERISATIONS]
 
 
-def real_poles(S, seed=0):
-    """S distinct real poles of both signs, well apart (so that dense least squares stays accurate)."""
+def real_poles(S, seed=0, signed=False):
+    """S distinct real poles, well apart (so that dense least squares stays accurate): positive (the
+    real family's), or of both signs (what the theory and the kernel formulas take as they are)."""
     rng = np.random.default_rng(seed)
-    return np.sort(rng.uniform(0.3, 0.95, S)) * rng.choice([-1, 1], S, p=[0.3, 0.7])
+    return np.sort(rng.uniform(0.3, 0.95, S)) * (rng.choice([-1, 1], S, p=[0.3, 0.7]) if signed else 1)
 
 
 def build(family, parameterisation, S=5, K=12, seed=0):
@@ -36,7 +37,7 @@ def build(family, parameterisation, S=5, K=12, seed=0):
 
 def test_layout_of_each_family_and_its_round_trip():
     assert Layout.of("complex", 7) == Layout(3, 1) and Layout.of("complex", 8) == Layout(4, 0)
-    assert Layout.of("real", 7) == Layout(0, 7) and Layout.of("real", 7).order == 7
+    assert Layout.of("real", 7) == Layout(0, 7, positive=True) and Layout.of("real", 7).order == 7
     lay = Layout(2, 1)
     a = lay.assemble([0.5 + 0.2j, -0.1 + 0.7j], [0.3])
     np.testing.assert_array_equal(a, [0.5 + 0.2j, -0.1 + 0.7j, 0.5 - 0.2j, -0.1 - 0.7j, 0.3])
@@ -56,6 +57,9 @@ def test_layout_check_refuses_what_the_family_cannot_hold():
         Layout.of("complex", 3).check(np.array([0.5, 0.4]), np.ones(2))
     with pytest.raises(ValueError, match="must be real"):
         model.LinearRNN(np.array([0.5 + 0.1j, 0.5 - 0.1j]), np.ones(2), family="real")
+    with pytest.raises(ValueError, match="must be positive"):  # the real family's stated sign
+        model.LinearRNN(np.array([0.5, -0.4]), np.ones(2), family="real")
+    Layout.of("complex", 1).check(np.array([-0.4]), np.ones(1))  # a complex family's real pole: either sign
 
 
 # -- the model in every family and parameterisation ---------------------------------------------------
@@ -63,13 +67,13 @@ def test_layout_check_refuses_what_the_family_cannot_hold():
 
 @pytest.mark.parametrize("parameterisation", layout.PARAMETERISATIONS)
 def test_real_family_kernel_is_the_direct_sum(parameterisation):
-    """c_k = sum_s b_s a_s^k by numpy powers, with real poles of both signs; and the FFT forward pass
+    """c_k = sum_s b_s a_s^k by numpy powers, with the real family's positive poles; and the FFT forward pass
     against the step-by-step recurrence."""
     a = real_poles(6, seed=1)
     b = np.random.default_rng(2).standard_normal(6)
     log_dt = math.log(0.03) if parameterisation == "zoh" else None
     m = model.LinearRNN(a, b, "real", parameterisation, log_dt)
-    assert m.layout == Layout(0, 6)
+    assert m.layout == Layout(0, 6, positive=True)
     k = np.arange(300)
     direct = (b[:, None] * a[:, None] ** k[None, :]).sum(axis=0)
     np.testing.assert_allclose(m.kernel(300).detach().numpy(), direct, rtol=0, atol=1e-13)
@@ -318,7 +322,7 @@ def laguerre_functions(p, S, n):
 def test_real_distinct_poles_optimum_and_readout_match_dense_least_squares(rho):
     """S = 5 distinct real poles of both signs: L* and b* against dense least squares on a^k (tolerance:
     loss 1e-10 absolute, readout 1e-7 relative; the Gram matrix has cond ~1e5 here)."""
-    a, K, n = real_poles(5, seed=4), 20, 1500
+    a, K, n = real_poles(5, seed=4, signed=True), 20, 1500
     X = (a[None, :] ** np.arange(n)[:, None]).real
     loss, b = dense_optimum(X, K, rho)
     assert theory.optimal_loss(a, K, rho) == pytest.approx(loss, abs=1e-10)

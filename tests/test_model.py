@@ -21,17 +21,20 @@ def test_fft_forward_matches_sequential_recurrence_near_unit_circle(S):
     assert (y - ref).abs().max().item() < 1e-10 * max(1.0, ref.abs().max().item())
 
 
-@pytest.mark.parametrize("family, n", [("complex", 300), ("complex", 17), ("real", 300), ("real", 1)])
+@pytest.mark.parametrize("family, n", [("complex", 300), ("complex", 17), ("real", 300), ("real", 1), ("signed", 300)])
 def test_kernel_is_the_impulse_response_of_the_recurrence(family, n):
     """The split-power kernel (model and theory share it) against the brute-force recurrence
     ``sequential_forward`` driven by an impulse; n = 17 is no square, so the last block is partial.
-    The real family has poles of both signs (phase pi in the split powers)."""
+    The real family's poles are positive; a complex family's single real pole (odd S) may be negative
+    ("signed": phase pi in the split powers)."""
     S, K = 9, 60
-    if family == "complex":
-        a, b = inits.initialise("uncertainty", S, K, seed=0, readout="optimal", rho=0.5)
-    else:
-        a = np.array([0.97, -0.95, 0.9, -0.5, 0.3, 0.99, -0.99, 0.7, 0.1], dtype=complex)
+    if family == "real":
+        a = np.array([0.97, 0.95, 0.9, 0.5, 0.3, 0.99, 0.999, 0.7, 0.1], dtype=complex)
         b = np.linspace(-1.0, 2.0, S).astype(complex)
+    else:
+        a, b = inits.initialise("uncertainty", S, K, seed=0, readout="optimal", rho=0.5)
+        if family == "signed":
+            a[-1], family = -0.95, "complex"
     m = model.LinearRNN(a, b, family=family)
     impulse = torch.zeros(n, dtype=torch.float64)
     impulse[0] = 1.0

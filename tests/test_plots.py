@@ -12,6 +12,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.lines import Line2D
 
 from shiftbench import claims, plots
+from shiftbench.methods import METHODS
 
 TINY = Path(__file__).resolve().parent.parent / "configs" / "tiny.yaml"
 
@@ -188,7 +189,7 @@ def dash_pattern(line):
 
 def test_no_method_shares_its_line_style_with_the_reference(drawn):
     _, _, figures = drawn
-    method_patterns = {dash_pattern(Line2D([], [], ls=ls)) for ls in plots.METHOD_STYLES.values()}
+    method_patterns = {dash_pattern(Line2D([], [], ls=plots.method_style(m))) for m in METHODS}
     theory_lines, learned = 0, 0
     for name, fig in figures.items():
         for ax in fig.axes:

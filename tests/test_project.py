@@ -11,7 +11,7 @@ import tomllib
 import pytest
 from conftest import REPO, cannot_run
 
-from shiftbench import config, inits, layout, outputs, plots, train
+from shiftbench import config, inits, layout, methods, objectives, outputs, plots, train
 
 # -- one definition of each fact -----------------------------------------------------------------
 
@@ -52,13 +52,15 @@ def test_run_spec_fields_are_the_schema_train_options():
         (("inits", "v", "readout"), set(inits.READOUTS)),
         (("inits", "v", "family"), set(layout.FAMILIES)),
         (("train", "parameterisation"), set(layout.PARAMETERISATIONS)),
-        (("objectives", 0), set(train.OBJECTIVES)),
-        (("train", "methods", 0), set(train.METHODS)),
+        (("objectives", 0), set(objectives.OBJECTIVES)),
+        (("train", "methods", 0), set(methods.METHODS)),
         (("train", "schedule"), set(train.SCHEDULES)),
         (("train", "device"), set(train.DEVICES)),
     ],
 )
 def test_schema_enums_are_the_registries(path, registry):
+    """Schedules and devices are enums of the schema file; the others are filled from their registries
+    (tests/test_registries.py)."""
     assert set(config.schema_node(*path)["enum"]) == registry
 
 

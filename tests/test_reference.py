@@ -22,7 +22,8 @@ from scipy.linalg import cholesky, toeplitz
 from scipy.signal import lfilter
 from scipy.special import comb
 
-from shiftbench import inits, reference, theory
+from shiftbench import inits, objectives, reference, theory
+from shiftbench.layout import Layout
 
 TRUNCATION = 1e-14  # every kernel column is below this beyond the truncation length
 
@@ -253,7 +254,7 @@ def test_search_beats_plain_multistart_and_matches_its_poles(S, K, rho):
     assert ref["gap_to_bound"] >= 0
 
 
-# -- 2. the sampled objective: the value is the window loss of the stored explicit filter -------------------
+# -- 2. the sampled objective: the value is the window infimum of the poles; its readout's loss is stored ---
 
 
 def dense_window_loss(a, b, K, rho, length, t_eval):
@@ -276,9 +277,52 @@ def test_sampled_value_is_the_window_loss_of_its_filter(S, K, rho, t_eval):
     window = {"t_eval": t_eval, "burn_in": 0}
     ref = reference.search("sampled", S, K, rho, window=window, construction_starts=1, random_starts=1, hops=1)
     a, b = poles_of(ref), np.array([complex(re, im) for re, im in ref["readout"]])
-    assert ref["window"] == window and len(b) == S
-    assert abs(ref["value"] - dense_window_loss(a, b, K, rho, K + t_eval, t_eval)) <= 1e-10
+    assert ref["window"] == window and len(b) == S and ref["window_rule"] == reference.WINDOW_RULE
+    assert abs(ref["readout_value"] - dense_window_loss(a, b, K, rho, K + t_eval, t_eval)) <= 1e-10
+    assert abs(ref["value"] - dense_window_infimum(a, K, rho, K + t_eval, t_eval)) <= 1e-10
+    assert ref["max_readout"] == np.abs(b).max()
     assert reference.verify(ref) is ref
+
+
+def dense_window_infimum(a, K, rho, length, t_eval):
+    """min over complex b of the window loss: the mean over the scored t of |C_t^T (V_t b - delta_K)|^2,
+    C_t the Cholesky factor of the (t+1)-step AR(1) covariance, V_t the powers a^k, k <= t, stacked
+    into one dense least squares (numpy's lstsq) in the monomial basis."""
+    rows, rhs = [], []
+    for t in range(length - t_eval, length):
+        k = np.arange(t + 1)
+        C = cholesky(rho ** np.abs(k[:, None] - k[None, :]).astype(float), lower=True)
+        rows.append(C.T @ (np.asarray(a)[None, :] ** k[:, None]) / math.sqrt(t_eval))
+        rhs.append(C.T @ (k == K).astype(float) / math.sqrt(t_eval))
+    A, y = np.vstack(rows), np.concatenate(rhs)
+    b = np.linalg.lstsq(A, y.astype(complex), rcond=None)[0]
+    return float(np.sum(np.abs(A @ b - y) ** 2))
+
+
+def test_window_infimum_is_below_capped_readouts():
+    """S = 8 crowded real poles on a short window: the eigen route keeps only readouts float64 can run,
+    the infimum has none of that cap. Both against the dense least squares, per item."""
+    a = np.linspace(0.9, 0.99, 8).astype(complex)
+    K, n, T = 16, 24, 8
+    best = theory.finite_window_optimum(a, K, 0.7, n, T)
+    dense = dense_window_infimum(a, K, 0.7, n, T)
+    assert abs(best.infimum - dense) <= 1e-8
+    assert best.value == min(best.loss, best.infimum) <= best.loss
+
+
+def test_relocation_carries_a_misplaced_pair_back():
+    """One pair of the construction (S = 8, K = 16) moved to a poor place: one relocation move takes that
+    pair out (its removal costs least) and puts a pair back near the construction's own. Values by the
+    dense least squares, not by the module."""
+    K, rho = 16, 0.0
+    a = theory.construction(8, K, 1.0)[0][inits.construction_order(8)]
+    bad = a.copy()
+    bad[0], bad[4] = 0.3 * np.exp(0.9j * np.pi), 0.3 * np.exp(-0.9j * np.pi)
+    moved = reference.relocate(objectives.Stationary(K, rho), bad, 4, 1)
+    assert not np.any(np.isclose(moved, bad[0])), "the misplaced pair must be the one taken out"
+    assert np.allclose(moved[4:], moved[:4].conj())  # still the pair layout
+    assert dense_lstar(bad, K, rho) - dense_lstar(moved, K, rho) > 0.06  # 0.8225 -> 0.7582 (0.7575 before)
+    assert dense_lstar(moved, K, rho) < dense_lstar(a, K, rho) + 1e-3
 
 
 # -- 3. verify and load refuse what is not a reference of its cell ----------------------------------------
@@ -330,6 +374,31 @@ def test_load_refuses_what_is_not_a_reference_of_its_file_name(small_ref, tmp_pa
 
     with pytest.raises(reference.InvalidReference, match="not a readable reference file"):
         reference.load(tmp_path / "absent.json")
+
+
+def test_load_refuses_a_family_sign_or_window_rule_its_file_does_not_hold(small_ref, tmp_path):
+    key = reference.cell_key_of(small_ref)
+    for change, message in [({"real_sign": "positive"}, "claims real poles of sign 'positive'"),
+                            ({"family": "quaternion"}, "unknown pole family")]:  # fmt: skip
+        bad = tmp_path / f"{reference.cell_key_of({**small_ref, **change})}.json"
+        bad.write_text(json.dumps({**small_ref, **change}))
+        with pytest.raises(reference.InvalidReference, match=message):
+            reference.load(bad)
+    real = cached_search("exact", 3, 12, 0.7, family="real")
+    assert real["real_sign"] == "positive" and all(re > 0 for re, _ in real["poles"])
+    flipped = copy.deepcopy(real)
+    flipped["poles"][0][0] *= -1  # a negative pole in the positive real family
+    bad = tmp_path / f"{reference.cell_key_of(real)}.json"
+    bad.write_text(json.dumps(flipped))
+    with pytest.raises(reference.InvalidReference, match=f"{bad.name}.*not of the real family.*must be positive"):
+        reference.load(bad)
+    window = {"t_eval": 4, "burn_in": 0}
+    sampled = reference.search("sampled", 2, 4, 0.0, window=window, construction_starts=1, random_starts=0, hops=0)
+    other = tmp_path / f"{reference.cell_key_of(sampled)}.json"
+    other.write_text(json.dumps({**sampled, "window_rule": "best explicit readout"}))
+    with pytest.raises(reference.InvalidReference, match="claims the window rule 'best explicit readout'"):
+        reference.load(other)
+    assert key
 
 
 # -- 4. the real family: no worse than the best single repeated real pole -----------------------------------
@@ -394,8 +463,8 @@ def test_reference_imports_no_learner():
 
 @pytest.mark.parametrize("S, K, rho", [(8, 16, 0.7), (4, 32, 0.0)])
 def test_random_starts_are_no_study_init(S, K, rho):
-    starts = [a for _, a in reference.random_starts(S, K, 5, 0, S // 2, rho)]
-    again = [a for _, a in reference.random_starts(S, K, 5, 0, S // 2, rho)]
+    starts = [a for _, a in reference.random_starts(S, K, 5, 0, Layout.of("complex", S), rho)]
+    again = [a for _, a in reference.random_starts(S, K, 5, 0, Layout.of("complex", S), rho)]
     assert len(starts) == 5 and all(np.array_equal(x, y) for x, y in zip(starts, again))
     for a in starts:  # the stated distribution: phases in (0, pi), decay rates in [0.25/K, 8/K], conjugate pairs
         p = a[: S // 2]

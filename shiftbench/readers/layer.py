@@ -17,7 +17,9 @@ class Layer:
 
     ``a``: the poles (complex, 1-D, conjugate pairs written out, all strictly inside the unit disk);
     ``b``: the readout, same length, with c_k = sum_s b_s a_s^k real; ``d``: the feed-through;
-    ``family``: "real" when every pole is real, else "complex"; ``source``: where it came from.
+    ``family``: "real" when every pole is real and positive (the study's real family), "real-signed"
+    when every pole is real and some are not positive (no family of the study: no reference), else
+    "complex"; ``source``: where it came from.
     """
 
     a: np.ndarray
@@ -66,7 +68,7 @@ def make_layer(a, b, d=0.0, source: str = "") -> Layer:
     _check_real_kernel(a, b, source)
     a.setflags(write=False)
     b.setflags(write=False)
-    family = "real" if np.all(a.imag == 0) else "complex"
+    family = "complex" if np.any(a.imag != 0) else "real" if np.all(a.real > 0) else "real-signed"
     return Layer(a, b, d, family, source)
 
 

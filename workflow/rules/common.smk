@@ -5,7 +5,9 @@ import subprocess
 
 from shiftbench import config as sbconfig
 from shiftbench import reference as sbreference
-from shiftbench.outputs import FIGURES, REPORT_TABLES, TABLES, stem
+from shiftbench.layout import BASELINE, FAMILIES
+from shiftbench.objectives import OBJECTIVES, STATIONARY
+from shiftbench.outputs import FIGURES, KERNEL_FIGURES, KERNEL_TABLES, REPORT_TABLES, TABLES, stem
 from shiftbench.signals import AR1
 from shiftbench.storage import dataset_file
 
@@ -21,11 +23,15 @@ BLOCKS = {block.name: block for block in sbconfig.blocks(config)}
 CELLS = sbconfig.all_cells(config)
 # Wildcard text -> value. The text only names files; every job gets the value itself via params.
 RHOS = {sbconfig.float_label(rho): rho for rho, _, _ in CELLS}
-# Datasets: every sequence length of the cells trained on the sampled objective, at every rho.
-SAMPLED_CELLS = sorted({cell for b in BLOCKS.values() if "sampled" in b.objectives for cell in b.cells()})
+# Datasets: every sequence length of the cells trained on an objective of stored sequences (sampled),
+# at every rho.
+SAMPLED_CELLS = sorted(
+    {cell for b in BLOCKS.values() if any(OBJECTIVES[o].sequences for o in b.objectives) for cell in b.cells()}
+)
 DATASET_RHOS = {sbconfig.float_label(rho): rho for rho, _, _ in SAMPLED_CELLS}
 DATASET_K = sorted({K for _, _, K in SAMPLED_CELLS})
-WINDOW = {k: config["data"][k] for k in ("t_eval", "burn_in")}  # of the sampled objective
+WINDOW = {k: config["data"][k] for k in ("t_eval", "burn_in")}  # of the objectives of stored sequences
+KERNEL_TARGETS = list(config["kernels"]["targets"])  # the memory kernels of the config's `kernels`
 
 
 wildcard_constraints:
@@ -33,8 +39,9 @@ wildcard_constraints:
     rho="|".join(map(re.escape, RHOS)),
     S=r"\d+",
     seed=r"\d+",
-    objective="|".join(sbconfig.schema_node("objectives", 0)["enum"]),
-    family="complex|real",
+    objective="|".join(map(re.escape, OBJECTIVES)),
+    family="|".join(map(re.escape, FAMILIES)),
+    target="|".join(map(re.escape, KERNEL_TARGETS)) or "none",
 
 
 def dataset(rho, K, split, seed, suffix=".npy"):
@@ -44,8 +51,8 @@ def dataset(rho, K, split, seed, suffix=".npy"):
 
 
 def datasets_for(w, split):
-    """The datasets of a training job: one per K of its block at its S (sampled objective only)."""
-    if w.objective != "sampled":
+    """The datasets of a training job: one per K of its block at its S (objectives of stored sequences only)."""
+    if not OBJECTIVES[w.objective].sequences:
         return []
     return [dataset(w.rho, K, split, w.seed) for K in BLOCKS[w.block].K_values(int(w.S))]
 
@@ -77,13 +84,13 @@ def theory_outputs():
 
 
 def reference_cells():
-    """(family, objective, rho, S, K) of every reference the summary needs: the complex family's
-    stationary one of every cell (the stationary columns, and what real poles are set against), and
-    that of each objective and pole family trained at the cell."""
-    cells = {("complex", "exact", rho, S, K) for rho, S, K in CELLS}
+    """(family, objective, rho, S, K) of every reference the summary needs: the baseline family's
+    stationary one of every cell (the stationary columns, and what the other families are set against),
+    and that of each objective and pole family trained at the cell."""
+    cells = {(BASELINE, STATIONARY, rho, S, K) for rho, S, K in CELLS}
     for b in BLOCKS.values():
         families = {config["inits"][v]["family"] for v in b.variants}
-        cells |= {(f, o, *cell) for f in families for o in [*b.objectives, "exact"] for cell in b.cells()}
+        cells |= {(f, o, *cell) for f in families for o in [*b.objectives, STATIONARY] for cell in b.cells()}
     return sorted(cells)
 
 
@@ -100,7 +107,7 @@ def reference_job_cells(w):
 def committed_references(w):
     """The committed references of a reference job's cells (its inputs: a changed file reruns it), the
     very files the job reads: the installed package's data (the checkout's own with pip install -e)."""
-    window = WINDOW if w.objective == "sampled" else None
+    window = WINDOW if OBJECTIVES[w.objective].sequences else None
     keys = [sbreference.cell_key(w.objective, RHOS[w.rho], S, K, window, w.family) for S, K in reference_job_cells(w)]
     return [str(p) for p in map(sbreference.committed_file, keys) if p.is_file()]
 
@@ -110,14 +117,34 @@ def theory_Ks(w):
 
 
 def theory_window(w):
-    """--window with the sampled objective's window where some block trains it at this (rho, S)."""
+    """--window with the window of the stored sequences where some block trains on them at this (rho, S)."""
     sampled = any(rho == RHOS[w.rho] and S == int(w.S) for rho, S, _ in SAMPLED_CELLS)
     return f"--window {shlex.quote(sbconfig.canonical(WINDOW))}" if sampled else ""
 
 
 def figure(name):
-    """A report figure of shiftbench.outputs.FIGURES with its caption (paths relative to the .smk files)."""
-    return report(f"reports/figures/{name}", caption=f"../report/{stem(name)}.rst", category=FIGURES[name])
+    """A report figure of shiftbench.outputs (FIGURES, KERNEL_FIGURES) with its caption (paths relative to
+    the .smk files)."""
+    category = {**FIGURES, **KERNEL_FIGURES}[name]
+    return report(f"reports/figures/{name}", caption=f"../report/{stem(name)}.rst", category=category)
+
+
+# The memory kernels (config `kernels`): one job per target, every value through params.
+(KERNEL_FIGURE,) = KERNEL_FIGURES
+
+
+def kernel_job(w):
+    k = config["kernels"]
+    job = {"target": w.target, "spec": k["targets"][w.target], "S": k["S"], "rho": k["rho"], "inits": k["inits"],
+           "seeds": k["seeds"], "reference": k["reference"]}  # fmt: skip
+    return sbconfig.canonical(job)
+
+
+def kernel_outputs():
+    """The kernel tables and figure, where the config names kernel targets."""
+    if not KERNEL_TARGETS:
+        return []
+    return [f"results/tables/{t}.csv" for t in KERNEL_TABLES] + [f"reports/figures/{KERNEL_FIGURE}"]
 
 
 def table(name):

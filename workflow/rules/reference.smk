@@ -20,7 +20,9 @@ rule reference:
         rho=lambda w: RHOS[w.rho],
         cells=lambda w: sbconfig.canonical(reference_job_cells(w)),
         options=sbconfig.canonical(config["theory"]["reference"]),
-        window=lambda w: f"--window {shlex.quote(sbconfig.canonical(WINDOW))}" if w.objective == "sampled" else "",
+        window=lambda w: (
+            f"--window {shlex.quote(sbconfig.canonical(WINDOW))}" if OBJECTIVES[w.objective].sequences else ""
+        ),
     shell:
         "shiftbench reference --family {wildcards.family} --objective {wildcards.objective} --rho {params.rho}"
         " --cells {params.cells:q}"
