@@ -181,7 +181,9 @@ def construction_starts(S: int, K: int, alphas, spacings, pairs: int):
 
 
 def random_starts(S: int, K: int, n: int, seed: int, layout: Layout, rho: float):
-    """(label, poles) of ``n`` seeded random starts: phases U(0, pi), decay rates log-U[0.25/K, 8/K],
+    """(label, poles) of ``n`` seeded random starts: phases U(0, Theta) in a band Theta log-uniform on
+    [min(pi, pi S / 2K), min(pi, 2 pi S / K)] (around the band of the construction's phases: at K >> S
+    phases spread over (0, pi) start in poor basins), decay rates log-U[0.25/K, 8/K],
     and random signs of the real poles where the family allows either sign (``Layout.positive``).
 
     The stream is this module's own: numpy's SeedSequence of (seed, S, K, rho's bits, a fixed tag),
@@ -192,7 +194,8 @@ def random_starts(S: int, K: int, n: int, seed: int, layout: Layout, rho: float)
     pairs, n_real = layout.n_pairs, layout.n_real
     for i in range(n):
         decay = np.exp(rng.uniform(np.log(0.25 / K), np.log(8.0 / K), size=pairs + n_real))
-        phase = rng.uniform(0, np.pi, size=pairs)
+        band = np.exp(rng.uniform(np.log(min(np.pi, np.pi * S / (2 * K))), np.log(min(np.pi, 2 * np.pi * S / K))))
+        phase = rng.uniform(0, band, size=pairs)
         p = np.exp(-decay[:pairs] + 1j * phase)
         r = np.exp(-decay[pairs:]) * (1 if layout.positive else np.where(rng.uniform(size=n_real) < 0.5, -1, 1))
         yield f"random {i} (seed {seed})", np.concatenate([p, p.conj(), r])
@@ -217,7 +220,7 @@ SEPARATION = 1e-6  # clusters closer than this are one cluster
 CLUSTER_CENTRES = 3  # local minima of the one-pole scan that the m-cluster searches start around
 
 
-def cluster_search(S: int, K: int, rho: float, sizes) -> dict:
+def cluster_search(S: int, K: int, rho: float, sizes, window: objectives.Window | None = None) -> dict:
     """The real family's limit at coinciding poles: m distinct real poles, each repeated S/m times
     (sizes as even as S allows), for each m of ``sizes``, scored by ``theory.optimal_loss`` with
     ``repeated="jordan"`` (the span of k^j p^k that a Jordan chain reaches and a diagonal layer only
@@ -232,6 +235,8 @@ def cluster_search(S: int, K: int, rho: float, sizes) -> dict:
 
     def loss(p, m):
         try:
+            if window is not None:  # the window's infimum over the Jordan span
+                return theory.window_jordan_infimum(poles(p, m), K, rho, window.length, window.t_eval)
             return theory.optimal_loss(poles(p, m), K, rho, repeated="jordan")
         except (FloatingPointError, ValueError):
             return 2.0
@@ -274,19 +279,21 @@ def removal_costs(target, a, pairs: int) -> np.ndarray:
     return np.array(costs)
 
 
-def insertion_grid(a, pairs: int) -> np.ndarray:
-    """Candidate pair poles: 2 ``pairs`` phases evenly over (0, pi) at five moduli, the 10%, 30%, .., 90%
-    quantiles of the current poles' moduli (where the poles of this cell live)."""
+def insertion_grid(a, pairs: int, K: int) -> np.ndarray:
+    """Candidate pair poles: min(K, 8 ``pairs``) phases evenly over (0, pi) (at most 8 per pair, and no
+    finer than the lag's own spacing pi/K) at five moduli, the 10%, 30%, .., 90% quantiles of the
+    current poles' moduli (where the poles of this cell live)."""
     radii = np.quantile(np.abs(a[:pairs]), [0.1, 0.3, 0.5, 0.7, 0.9])
-    phases = np.pi * (np.arange(2 * pairs) + 0.5) / (2 * pairs)
+    n = min(K, 8 * pairs)
+    phases = np.pi * (np.arange(n) + 0.5) / n
     return (radii[:, None] * np.exp(1j * phases[None, :])).ravel()
 
 
-def relocate(target, a, pairs: int, m: int) -> np.ndarray:
+def relocate(target, a, pairs: int, m: int, K: int) -> np.ndarray:
     """Poles a with the m pairs whose removal raises L* least taken out and m pairs put back one by one,
     each where the grid (``insertion_grid``) lowers L* most: a move across the circle, not a step."""
     p, r = a[:pairs], a[2 * pairs :]
-    grid = insertion_grid(a, pairs)
+    grid = insertion_grid(a, pairs, K)
     q = np.delete(p, np.argsort(removal_costs(target, a, pairs))[:m])
     for _ in range(m):
         values = []
@@ -307,7 +314,7 @@ def relocation_rounds(f: PolesObjective, target, rounds: int, relax: int, local:
     kept = 0
     for i in range(rounds):
         value, x = f.best
-        moved = relocate(target, f.poles(x), f.pairs, min(2 ** (i % 4), f.pairs))
+        moved = relocate(target, f.poles(x), f.pairs, min(2 ** (i % 4), f.pairs), f.K)
         x_new, _ = to_variables(moved, f.pairs, f.K)
         scipy.optimize.minimize(f, x_new, **{**local, "options": {**local["options"], "maxiter": relax}})
         kept += f.best[0] < value
@@ -380,8 +387,9 @@ def search(objective: str, S: int, K: int, rho: float, window=None, family: str 
     best["poles"] = best["f"].poles(best["f"].best[1])
     best["grad_norm"] = float(np.linalg.norm(best["f"](best["f"].best[1])[1]))
     best["repeated"] = "merge"
-    if family == "real" and objective == "exact" and kernel is None:  # the infimum lies where poles coincide
-        clusters = cluster_search(S, K, rho, options["cluster_sizes"])
+    if family == "real" and kernel is None:  # the real family's infimum lies where poles coincide
+        window_objective = target if isinstance(target, objectives.Window) else None
+        clusters = cluster_search(S, K, rho, options["cluster_sizes"], window_objective)
         if clusters["value"] < best["value"]:
             best.update(clusters, certified=True, grad_norm=np.nan)
     out = {
@@ -408,7 +416,9 @@ def search(objective: str, S: int, K: int, rho: float, window=None, family: str 
         "lower_bound": theory.lower_bound(S, K, rho) if kernel is None else math.nan,
         "seconds": time.perf_counter() - started,
     }
-    if objective == "sampled":  # the window rule: the value is the infimum over readouts (section 4)
+    if objective == "sampled" and best["repeated"] == "jordan":  # a Jordan chain's value: no diagonal readout
+        out.update(window_rule=WINDOW_RULE, readout=None, readout_value=math.nan, max_readout=math.inf)
+    elif objective == "sampled":  # the window rule: the value is the infimum over readouts (section 4)
         b = target.optimum_and_readout(best["poles"])[1]
         out.update(window_rule=WINDOW_RULE, readout=[[z.real, z.imag] for z in b])
         out.update(readout_value=target.loss(best["poles"], b), max_readout=float(np.abs(b).max()))
@@ -442,7 +452,9 @@ def verify(ref: dict) -> dict:
     _check_claims(ref, a)
     target = population(ref["objective"], ref["K"], ref["rho"], ref.get("window"))
     try:
-        if ref["objective"] == "sampled":
+        if ref["objective"] == "sampled" and ref.get("repeated") == "jordan":
+            value = theory.window_jordan_infimum(a, ref["K"], ref["rho"], target.length, target.t_eval)
+        elif ref["objective"] == "sampled":
             value = target.optimum(a)[0]
         else:
             value = theory.optimal_loss(a, ref["K"], ref["rho"], repeated=ref.get("repeated", "merge"))

@@ -431,6 +431,19 @@ def _window_least_squares(phi, K: int, signal, length: int, t_eval: int) -> tupl
     return float(np.vdot(r, r).real), w
 
 
+def window_jordan_infimum(a, K: int, rho, length: int, t_eval: int) -> float:
+    """The window infimum over the span that repeated poles reach as a Jordan chain (the span of
+    k^j a^k, j < multiplicity): the Takenaka-Malmquist basis of the poles as they are, unmerged (it
+    holds that span), and the dense least squares of ``finite_window_optimum``'s infimum. The real
+    family's closure at coinciding poles, for a window (docs/theory.md section 11)."""
+    a = check_poles(a)
+    if np.any(a == 0):
+        raise ValueError("the orthonormal-basis route needs every pole != 0")
+    K = _check_lag(K)
+    _check_window(K, length, t_eval)
+    return _window_least_squares(_orthonormal_basis(a, length), K, as_signal(rho), length, t_eval)[0]
+
+
 def finite_window_optimal_loss(a, K: int, rho, length: int, t_eval: int) -> float:
     """The window optimum of the poles: the infimum over readouts (``WindowOptimum.value``)."""
     return finite_window_optimum(a, K, rho, length, t_eval).value

@@ -318,7 +318,7 @@ def test_relocation_carries_a_misplaced_pair_back():
     a = theory.construction(8, K, 1.0)[0][inits.construction_order(8)]
     bad = a.copy()
     bad[0], bad[4] = 0.3 * np.exp(0.9j * np.pi), 0.3 * np.exp(-0.9j * np.pi)
-    moved = reference.relocate(objectives.Stationary(K, rho), bad, 4, 1)
+    moved = reference.relocate(objectives.Stationary(K, rho), bad, 4, 1, K)
     assert not np.any(np.isclose(moved, bad[0])), "the misplaced pair must be the one taken out"
     assert np.allclose(moved[4:], moved[:4].conj())  # still the pair layout
     assert dense_lstar(bad, K, rho) - dense_lstar(moved, K, rho) > 0.06  # 0.8225 -> 0.7582 (0.7575 before)
