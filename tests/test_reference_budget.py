@@ -1,4 +1,4 @@
-"""No light budget that loses (issue 21, item 4): at every cell whose reference the default study
+"""No light budget that loses: at every cell whose reference the default study
 searches itself (``config.yaml``, ``theory.reference``), the in-study search must be no worse than an
 independent multi-start, for both pole families and both objectives.
 
@@ -447,7 +447,7 @@ def test_cells_follow_the_default_config():
 # -- the budget, per cell ---------------------------------------------------------------------------------
 
 
-# Known to lose (issue 21, item 4, left open): at complex, sampled, rho = 0, S = 16, K = 128 the window optimum
+# Known to lose (left open): at complex, sampled, rho = 0, S = 16, K = 128 the window optimum
 # sits at poles with almost no decay in a narrow phase band, which 1 start in 100-300 of the independent search
 # finds (with 150 pair hops each); no option of the in-study search found it (random starts up to 30, hops
 # up to 10, 1000 iterations, 8 relocations): 0.8817524 against 0.8807967. Strict: a fix turns this red.
