@@ -284,19 +284,32 @@ def test_sampled_value_is_the_window_loss_of_its_filter(S, K, rho, t_eval):
     assert reference.verify(ref) is ref
 
 
-def dense_window_infimum(a, K, rho, length, t_eval):
+def dense_window_infimum(a, K, rho, length, t_eval, basis=None):
     """min over complex b of the window loss: the mean over the scored t of |C_t^T (V_t b - delta_K)|^2,
-    C_t the Cholesky factor of the (t+1)-step AR(1) covariance, V_t the powers a^k, k <= t, stacked
-    into one dense least squares (numpy's lstsq) in the monomial basis."""
+    C_t the Cholesky factor of the (t+1)-step AR(1) covariance, V_t the powers a^k, k <= t (or the
+    columns ``basis(k)``), stacked into one dense least squares (numpy's lstsq)."""
+    basis = basis or (lambda k: np.asarray(a)[None, :] ** k[:, None])
     rows, rhs = [], []
     for t in range(length - t_eval, length):
         k = np.arange(t + 1)
         C = cholesky(rho ** np.abs(k[:, None] - k[None, :]).astype(float), lower=True)
-        rows.append(C.T @ (np.asarray(a)[None, :] ** k[:, None]) / math.sqrt(t_eval))
+        rows.append(C.T @ basis(k) / math.sqrt(t_eval))
         rhs.append(C.T @ (k == K).astype(float) / math.sqrt(t_eval))
     A, y = np.vstack(rows), np.concatenate(rhs)
     b = np.linalg.lstsq(A, y.astype(complex), rcond=None)[0]
     return float(np.sum(np.abs(A @ b - y) ** 2))
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.7])
+def test_window_jordan_infimum_is_the_dense_fit_on_the_jordan_span(rho):
+    """Four poles at p = 0.8: the window infimum over binom(k + j - 1, j - 1) p^k, j = 1..4 (dense least
+    squares), not over the one merged mode p^k, which is far higher."""
+    p, K, n, T = 0.8, 6, 20, 8
+    jordan = dense_window_infimum(None, K, rho, n, T, lambda k: np.stack([comb(k + j - 1, j - 1) * p**k
+                                                                          for j in range(1, 5)], axis=1))  # fmt: skip
+    merged = dense_window_infimum([p], K, rho, n, T)
+    value = theory.window_jordan_infimum(np.full(4, p, dtype=complex), K, rho, n, T)
+    assert value == pytest.approx(jordan, abs=1e-9) and merged > jordan + 0.1
 
 
 def test_window_infimum_is_below_capped_readouts():
