@@ -20,6 +20,7 @@ include: "workflow/rules/reference.smk"
 include: "workflow/rules/aggregation.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/kernels.smk"
+include: "workflow/rules/pruning.smk"
 
 
 report: "workflow/report/workflow.rst"
@@ -32,3 +33,4 @@ rule all:
         expand("reports/figures/{name}", name=FIGURES),
         "reports/figures/provenance.html",
         kernel_outputs(),
+        PRUNING_OUTPUTS,

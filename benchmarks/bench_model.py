@@ -48,7 +48,9 @@ import torch
 
 from shiftbench import inits, signals
 from shiftbench.model import LinearRNN, sequential_forward
-from shiftbench.train import RunAdam, RunSpec, Sequences, sampled_mse, shift_targets, train_run
+from shiftbench.objectives import Window
+from shiftbench.targets import Shift
+from shiftbench.train import RunAdam, RunSpec, Sequences, sampled_mse, train_run
 
 
 def run_ms(fn, repeats):
@@ -70,9 +72,9 @@ def ours_step(model, x, K, t_eval):
 
 def loop_step(model, x, K, t_eval):
     model.zero_grad()
-    inputs, targets = shift_targets(x, K, t_eval)
+    targets = torch.from_numpy(Shift(K).outputs(x.numpy(), t_eval))
     a, b = model.pole_tensors()
-    loss = ((sequential_forward(a, b, inputs)[..., -t_eval:] - targets) ** 2).mean()
+    loss = ((sequential_forward(a, b, x)[..., -t_eval:] - targets) ** 2).mean()
     loss.backward()
     return loss.item()
 
@@ -98,8 +100,8 @@ def lru_step(lru, x, K, t_eval):
     torch.set_default_dtype(torch.float64)
     try:
         lru.zero_grad()
-        inputs, targets = shift_targets(x, K, t_eval)
-        y = lru(inputs[..., None])[..., 0]  # (batch, length, features=1)
+        targets = torch.from_numpy(Shift(K).outputs(x.numpy(), t_eval))
+        y = lru(x[..., None])[..., 0]  # (batch, length, features=1)
         loss = ((y[..., -t_eval:] - targets) ** 2).mean()
         loss.backward()
         assert y.dtype == torch.float64 and lru.B.dtype == torch.complex128
@@ -223,7 +225,7 @@ def run_axis_rate(S, K, t_eval, R, steps, path: str) -> float:
     rng = np.random.default_rng(0)
     N = K + t_eval
     x = signals.AR1(0.7).sample(256, N, rng)
-    data, xt = Sequences(x, K, t_eval, "cpu"), torch.from_numpy(x)
+    data, xt = Sequences(x, Window(K, 0.7, N, t_eval), "cpu"), torch.from_numpy(x)
     starts = [inits.initialise("lru-ring", S, K, seed, "random", 0.7, r_min=0.9, r_max=0.999) for seed in range(R)]
     a, b = np.array([s[0] for s in starts]), np.array([s[1] for s in starts])  # (R, S)
     groups = [(a, b, list(range(R)))] if path == "batched" else [(a[r : r + 1], b[r : r + 1], [r]) for r in range(R)]

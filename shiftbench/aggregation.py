@@ -20,15 +20,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .config import float_label
+from .config import SHIFT, float_label
 from .layout import BASELINE
 from .objectives import STATIONARY
 from .outputs import TABLES
+from .reference import NO_BOUND
 from .storage import atomic_path, read_json
+from .targets import make_target
 
 CELL = ["S", "K", "rho"]
-VARIANT = ["block", *CELL, "objective", "method", "variant"]
-REFERENCE_KEY = ["family", "objective", *CELL]  # one reference per family, objective and cell
+TARGET = "target"  # the target id: SHIFT (the shift at K) or one of the config's targets (K its lag scale)
+VARIANT = ["block", *CELL, TARGET, "objective", "method", "variant"]
+REFERENCE_KEY = ["family", "objective", *CELL, TARGET]  # one reference per family, objective, cell and target
 LR_SELECTED_ON = "final training loss (mean over seeds)"
 TOLERANCE = 1e-9  # rounding allowance of every invariant
 
@@ -38,8 +41,9 @@ class BoundViolation(AssertionError):
 
 
 def run_id(r) -> str:
+    unit = f"K{r['K']}" if r.get(TARGET, SHIFT) == SHIFT else f"{r[TARGET]}/K{r['K']}"
     return (
-        f"{r['block']}/{r['objective']}/{r['method']}/rho{float_label(r['rho'])}/S{r['S']}/K{r['K']}/{r['variant']}"
+        f"{r['block']}/{r['objective']}/{r['method']}/rho{float_label(r['rho'])}/S{r['S']}/{unit}/{r['variant']}"
         f"/lr{float_label(r['lr'])}/seed{r['seed']}/data{r['data_seed']}"
     )
 
@@ -59,6 +63,7 @@ def tables_from_jobs(run_files, theory_files, reference_files) -> dict[str, pd.D
                 for i, (a, b) in enumerate(zip(poles, readout))
             ]
             r["init_params"] = json.dumps(r["init_params"], sort_keys=True)
+            r["target_spec"] = json.dumps(r.get("target_spec") or {"name": SHIFT, "K": r["K"]}, sort_keys=True)
             runs.append({"run_id": rid, **r})
     runs = pd.DataFrame(runs).sort_values("run_id", ignore_index=True)
     theory = theory_table([c for p in sorted(theory_files) for c in read_json(p)["cells"]])
@@ -128,13 +133,20 @@ def reference_table(references) -> pd.DataFrame:
     for r in references:
         window = r.get("window") or {}
         poles = np.array([complex(re, im) for re, im in r["poles"]])
+        shift = r.get(TARGET, SHIFT) == SHIFT
+        spec = {"name": SHIFT, "K": r["K"]} if shift else r["kernel"]
+        horizon = r["K"] if shift else make_target(**spec).horizon
         rows.append(
             {
-                **{k: r.get(k, BASELINE) if k == "family" else r[k] for k in REFERENCE_KEY},
+                **{
+                    k: r.get(k, BASELINE) if k == "family" else r.get(k, SHIFT) if k == TARGET else r[k]
+                    for k in REFERENCE_KEY
+                },  # fmt: skip
+                "target_spec": json.dumps(spec, sort_keys=True),
                 "value": r["value"],
                 "certified": r["certified"],
                 "committed": r["committed"],
-                "length": window.get("burn_in", 0) + r["K"] + window["t_eval"] if window else np.nan,
+                "length": window.get("burn_in", 0) + horizon + window["t_eval"] if window else np.nan,
                 "t_eval": window.get("t_eval", np.nan),
                 "method": r["method"],
                 "n_starts": r["n_starts"],
@@ -142,10 +154,16 @@ def reference_table(references) -> pd.DataFrame:
                 "grad_norm": r["grad_norm"],
                 "best_start": r["best_start"],
                 "lower_bound": r["lower_bound"],
+                "lower_bound_note": r.get("lower_bound_note") or ("rigorous (stationary)" if shift else NO_BOUND),
                 "gap_to_bound": r["gap_to_bound"],
                 "repeated": r.get("repeated", "merge"),
                 "coinciding": json.dumps(r.get("coinciding", [])),
-                **dict(zip(["max_abs_readout", "cond_G"], conditioning(poles, r["K"], r["rho"]))),
+                **dict(
+                    zip(
+                        ["max_abs_readout", "cond_G"],
+                        conditioning(poles, r["K"], r["rho"]) if shift else (np.nan, np.nan),
+                    )
+                ),  # fmt: skip
                 "wall_time": r["seconds"],
                 "options": json.dumps(r["options"], sort_keys=True),
                 "poles": json.dumps(r["poles"]),
@@ -153,7 +171,7 @@ def reference_table(references) -> pd.DataFrame:
         )
     table = pd.DataFrame(rows).sort_values(REFERENCE_KEY, ignore_index=True)
     complex_value = reference_values(table).value
-    key = table.set_index(["objective", *CELL]).index
+    key = table.set_index(["objective", *CELL, TARGET]).index
     table["family_gain"] = np.where(
         table.family != BASELINE, (1 - table.value) / (1 - complex_value.reindex(key).to_numpy()), np.nan
     )
@@ -186,8 +204,8 @@ def recovered(loss, best):
 
 
 def reference_values(reference: pd.DataFrame, family: str = BASELINE) -> pd.DataFrame:
-    """(objective, S, K, rho) -> value and certified of the family's reference."""
-    return reference[reference.family == family].set_index(["objective", *CELL])[["value", "certified"]]
+    """(objective, S, K, rho, target) -> value and certified of the family's reference."""
+    return reference[reference.family == family].set_index(["objective", *CELL, TARGET])[["value", "certified"]]
 
 
 def beats_reference(group: pd.DataFrame, value: float, tol: float = TOLERANCE) -> bool:
@@ -215,10 +233,11 @@ def summary_table(runs: pd.DataFrame, theory: pd.DataFrame, reference: pd.DataFr
     rows = []
     for key, group in runs.groupby(VARIANT, sort=True):
         good = ok.loc[ok.index.isin(group.index)]
-        cell, objective, family = key[1:4], key[4], group.family.iloc[0]
-        own, stationary = ref[family].loc[(objective, *cell)], ref[family].loc[(STATIONARY, *cell)]
-        complex_ = ref[BASELINE].loc[(objective, *cell)]
+        cell, target, objective, family = key[1:4], key[4], key[5], group.family.iloc[0]
+        own, stationary = ref[family].loc[(objective, *cell, target)], ref[family].loc[(STATIONARY, *cell, target)]
+        complex_ = ref[BASELINE].loc[(objective, *cell, target)]
         row = dict(zip(VARIANT, key), init=group.init.iloc[0], readout=group.readout.iloc[0], family=family)
+        row.update(target_spec=group.target_spec.iloc[0])
         row.update(parameterisation=group.parameterisation.iloc[0], n_runs=len(group))
         row.update(n_diverged=int((group.status == "diverged").sum()), n_failed=int((group.status == "failed").sum()))
         row.update(lr=np.nan, lr_selected_on=LR_SELECTED_ON, n=0)
@@ -242,8 +261,8 @@ def summary_table(runs: pd.DataFrame, theory: pd.DataFrame, reference: pd.DataFr
             recovered_vs_complex=recovered(row.get("mean", np.nan), complex_.value),
             stationary_reference=stationary.value,
             stationary_recovered=recovered(row.get("stationary_mean", np.nan), stationary.value),
-            best_construction=th.loc[cell, "construction_best"],
-            lower_bound=th.loc[cell, "lower_bound"],
+            best_construction=th.loc[cell, "construction_best"] if target == SHIFT else np.nan,
+            lower_bound=th.loc[cell, "lower_bound"] if target == SHIFT else np.nan,
         )
         rows.append(row)
     return pd.DataFrame(rows)
@@ -258,6 +277,7 @@ def check_bounds(runs: pd.DataFrame, theory: pd.DataFrame, tol: float = TOLERANC
     """
     lb = theory[theory.quantity == "lower_bound"].set_index(CELL).value
     ok = runs[runs.status == "ok"].join(lb.rename("lower_bound"), on=CELL)
+    ok.loc[ok[TARGET] != SHIFT, "lower_bound"] = np.nan  # the bound is the shift's: no target has one
     checks = [
         (
             "stationary loss(es) below the rigorous lower bound",

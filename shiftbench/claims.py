@@ -298,13 +298,30 @@ def paired_cells(runs: pd.DataFrame, a: pd.Series, b: pd.Series, by=COMPARED_CEL
 
 # -- claims about learning ---------------------------------------------------------------------------
 
+# The questions the Claims answer, in the report's order: every row of ``claims_table`` answers one.
+QUESTIONS = {
+    "width": "Is the learned filter's width proportional to K/S (the uncertainty principle)?",
+    "phases": "Do regularly spaced phases beat random init near the unit disk?",
+    "best-init": "Which init reaches the lowest loss, cell by cell?",
+    "reference": "Do the learned runs reach the reference of their objective, and none beat it?",
+    "methods": "What do the methods win: the readout coupling (projected) and the search (reseed)?",
+    "families": "What do complex poles buy over the other pole families at equal state size?",
+    "health": "How many training runs diverged or failed?",
+}
+
 
 def claims_table(t, cfg) -> pd.DataFrame:
-    """Each claim with the objective (and method) it is measured on, a verdict by a stated rule, and the number."""
-    rules, rows = cfg["claims"], []
+    """Each claim with the objective (and method) it is measured on, a verdict by a stated rule, and the number;
+    ``question``: the key of ``QUESTIONS`` that the row answers."""
+    rules, rows, asked = cfg["claims"], [], []
+
+    def answer(question):  # the rows added since the last call answer ``question``
+        asked.extend([question] * (len(rows) - len(asked)))
+
     runs, s = selected_runs(t), t["summary"]
     alpha = rules["significance"]
     rows += _width_claims(runs, rules["slope_tolerance"])
+    answer("width")
 
     for (objective, method, rho), g in s.groupby(["objective", "method", "rho"]):
         here = runs[(runs.objective == objective) & (runs.method == method) & (runs.rho == rho)]
@@ -318,6 +335,7 @@ def claims_table(t, cfg) -> pd.DataFrame:
                     c.verdict,
                     evidence(c, f"{regular} lower", alpha),
                 ))  # fmt: skip
+    answer("phases")
 
     for (objective, method), g in s.dropna(subset=["mean"]).groupby(["objective", "method"]):
         best = g.loc[g.groupby(["block", *CELL])["mean"].idxmin()]
@@ -329,6 +347,7 @@ def claims_table(t, cfg) -> pd.DataFrame:
             "best in " + ", ".join(f"{v}: {n}/{len(best)} cells" for v, n in wins.items())
             + (f". Another init wins: {_cells(others, 'mean')}" if len(others) else ""),
         ))  # fmt: skip
+    answer("best-init")
 
     reach = rules["reach_fraction"]
     for (objective, method, variant), g in s.dropna(subset=["recovered"]).groupby(["objective", "method", "variant"]):
@@ -356,16 +375,20 @@ def claims_table(t, cfg) -> pd.DataFrame:
         + "; ".join(f"{r.objective}/{r.method}/{r.variant} at S = {r.S}, K = {r.K}, rho = {r.rho:g}"
                     for _, r in beaten.head(8).iterrows()),  # fmt: skip
     ))  # fmt: skip
+    answer("reference")
 
     rows += _method_claims(t["runs"], runs, s, alpha)
+    answer("methods")
     rows += family_claims(t["reference"], alpha, rules["slope_tolerance"])
+    answer("families")
     status = t["runs"].status.value_counts()
     rows.append((
         "Diverged or numerically failed training runs (excluded from every mean)",
         "count",
         f"{status.get('diverged', 0)} diverged, {status.get('failed', 0)} failed, of {len(t['runs'])} runs",
     ))  # fmt: skip
-    return pd.DataFrame(rows, columns=["claim", "verdict", "evidence"])
+    answer("health")
+    return pd.DataFrame(rows, columns=["claim", "verdict", "evidence"]).assign(question=asked)
 
 
 def _width_claims(runs: pd.DataFrame, tol: float) -> list[tuple]:

@@ -11,6 +11,7 @@ This module only parses arguments; every subcommand calls one function of ``shif
     shiftbench figures   --tables results/tables --config config.yaml --outdir reports/figures
     shiftbench provenance --config config.yaml --commit abc123 --out reports/figures/provenance.html
     shiftbench evaluate  layer.pt --format lru-pytorch --channel 0,0 --K 64 256 --rho 0 0.9 --out eval.csv
+    shiftbench pruning   --runs results/runs/zoh/*/*/*/*.json --options '{"block": "zoh"}' --out pruning.csv
 """
 
 from __future__ import annotations
@@ -66,10 +67,11 @@ def _kernel(args):
 
 
 def _kernel_report(args):
+    from .config import kernel_section
     from .kernels import report
 
     cfg = read_config(args.config)
-    report(args.jobs, cfg["kernels"], cfg["claims"]["significance"], args.outdir, args.figure)
+    report(args.jobs, kernel_section(cfg), cfg["claims"]["significance"], args.outdir, args.figure)
 
 
 def _aggregate(args):
@@ -96,10 +98,32 @@ def _provenance(args):
 
 
 def _evaluate(args):
-    from .evaluate import evaluate_file
+    from .evaluate import evaluate_file, parse_target
 
-    table = evaluate_file(args.layer, args.format, args.channel, args.K, args.rho, args.window, args.out, args.plot)
+    if (args.target is None) == (args.K is None):
+        raise ValueError("evaluate needs either --K (the shift at those lags) or --target (a memory kernel)")
+    target = None if args.target is None else parse_target(args.target, args.config)
+
+    pruning = None
+    if args.per_pole or args.ladder or args.ladder_plot or args.grades or args.prune:  # checked before any write
+        from . import pruning as pr
+
+        units = [target] if target is not None else [pr.as_target(None, K) for K in args.K]
+        cells = [(unit, rho) for unit in units for rho in args.rho]
+        prune = None if args.prune is None else (pr.parse_k(args.prune[0]), args.prune[1])
+        pruning = pr.request(args.layer, args.format, args.channel, cells, args.scores, args.per_pole, args.ladder,
+                             args.ladder_plot, args.grades, prune)  # fmt: skip
+    table = evaluate_file(args.layer, args.format, args.channel, args.K or (), args.rho, args.window, args.out,
+                          args.plot, target, args.reference or ())  # fmt: skip
     print(table.to_string(index=False, float_format=lambda x: f"{x:.6g}"))
+    if pruning is not None:
+        print(f"\n{pr.show(pruning.run())}")
+
+
+def _pruning(args):
+    from .pruning import parse_options, study_job
+
+    study_job(args.runs, parse_options(args.options), args.out)
 
 
 def main(argv=None):
@@ -194,13 +218,32 @@ def main(argv=None):
         choices=list(READERS),  # register a reader there and it is a format here
         help="default: from the suffix (.npz, .csv); a .pt/.pth/.ckpt/.bin state_dict by its keys",
     )
-    ev.add_argument("--K", type=int, nargs="+", required=True, help="lags to copy (>= 1)")
+    ev.add_argument("--K", type=int, nargs="+", help="lags of the shift to copy (>= 1); not with --target")
+    ev.add_argument("--target", help="a memory target instead of the shift: the id of a target of --config's "
+                    "targets map, or a JSON spec such as '{\"name\": \"exp\", \"lam\": 0.9}' (docs/targets.md)")
+    ev.add_argument("--config", help="the config whose targets map --target names (default: config.yaml)")
+    ev.add_argument("--reference", nargs="+", help="reference files of a study (results/reference/*.json) that "
+                    "hold the family's reference where none is committed")
     ev.add_argument("--rho", type=float, nargs="+", default=[0.0], help="AR(1) autocorrelations (default 0)")
     ev.add_argument("--channel", help="lru-pytorch: 'i,j' (input i, output j); s4d: 'h'")
     ev.add_argument("--window", type=int, help="also the finite-window loss: zero state, last T of K+T steps")
     ev.add_argument("--out", help="write the table as CSV")
     ev.add_argument("--plot", help="draw the kernels around each lag K into this file (.png, .pdf)")
+    ev.add_argument("--per-pole", help="what each unit (pair or real pole) is worth: exact and kept-readout "
+                    "leave-one-out costs and the field's scores, one row per unit (docs/pruning.md)")  # fmt: skip
+    ev.add_argument("--ladder", help="the best sublayer of k units for every k (greedy on the exact L*), as CSV")
+    ev.add_argument("--ladder-plot", help="draw the ladder with every score's sublayers into this file (.png, .pdf)")
+    ev.add_argument("--grades", help="each score against the exact costs (Kendall tau, excess loss), as CSV")
+    ev.add_argument("--scores", nargs="+", help="the scores to grade (default: all; docs/pruning.md)")
+    ev.add_argument("--prune", nargs=2, metavar=("k", "OUT.npz"), help="write the ladder's sublayer of k units "
+                    "(readout re-fit, no feed-through) as npz; one --K and one --rho")  # fmt: skip
     ev.set_defaults(func=_evaluate, imports=("shiftbench.evaluate",))
+
+    pr = sub.add_parser("pruning", help="the study's pruning table: scores graded on the learned layers of a block")
+    pr.add_argument("--runs", nargs="+", required=True, help="the runs JSON of the block (results/runs/BLOCK/...)")
+    pr.add_argument("--options", required=True, help='JSON {"block": ..., "scores": [...]} (config pruning)')
+    pr.add_argument("--out", required=True, help="results/tables/pruning.csv")
+    pr.set_defaults(func=_pruning, imports=("shiftbench.pruning",))
 
     args = p.parse_args(argv)
     logging.basicConfig(

@@ -21,7 +21,7 @@ import hashlib
 import json
 import math
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -243,6 +243,12 @@ def explain_schema_error(config) -> str:
     return _error(list(error.absolute_path), error.message)
 
 
+def kernel_section(config) -> dict:
+    """The config's ``kernels`` section with its target ids resolved to their specs (``targets``)."""
+    kernels = config["kernels"]
+    return {**kernels, "targets": {tid: config["targets"][tid] for tid in kernels["targets"]}}
+
+
 def check_finite(config, path=()):
     """Refuse NaN and infinities anywhere (JSON-schema range checks let NaN through)."""
     if isinstance(config, dict):
@@ -255,13 +261,30 @@ def check_finite(config, path=()):
         raise ConfigError(_error(path, f"{config} is not a finite number"))
 
 
-def _check_kernels(kernels):
-    """Every kernel target builds (its parameters in range) and every rule is an init of its family."""
-    for tid, spec in kernels["targets"].items():
+def _check_targets(config):
+    """Every target builds (its parameters real, finite and in range), and every target a block or the
+    kernels section names is one of them."""
+    for tid, spec in config["targets"].items():
         try:
             targets.make_target(**spec)
         except (TypeError, ValueError) as err:
-            raise ConfigError(f"invalid config key kernels.targets.{tid}: {err}") from None
+            raise ConfigError(_error(["targets", tid], str(err), ["targets"])) from None
+    named = [(["kernels", "targets"], config["kernels"]["targets"])]
+    named += [(["blocks", name, "targets"], b.get("targets", [])) for name, b in config["blocks"].items()]
+    for path, ids in named:
+        unknown = sorted(set(ids) - set(config["targets"]))
+        if unknown:
+            raise ConfigError(_error(path, f"{unknown} are not targets of the top-level targets map "
+                                           f"{sorted(config['targets'])}"))  # fmt: skip
+    for name, b in config["blocks"].items():
+        if ("targets" in b) == ("K" in b["grid"]):
+            what = "has both targets and a grid K (a target carries its own lags: drop K)" if "targets" in b else (
+                "has neither targets nor a grid K (the shift needs its lags K)")  # fmt: skip
+            raise ConfigError(_error(["blocks", name, "grid", "K"], f"block {name!r} {what}"))
+
+
+def _check_kernels(kernels):
+    """Every rule is an init of its family."""
     for rid, rule in kernels["inits"].items():
         try:
             inits.check_init(rule["init"], "zero", rule["params"], rule["family"])
@@ -271,6 +294,21 @@ def _check_kernels(kernels):
         raise ConfigError("invalid config key kernels.inits: the kernel targets need at least one rule to score")
 
 
+def _check_pruning(config):
+    """The pruning block is a block of the study, and its orders within pruning.max_S (its cost)."""
+    p = config["pruning"]
+    if p["block"] is None:
+        return
+    found = {b.name: b for b in blocks(config)}
+    if p["block"] not in found:
+        raise ConfigError(_error(["pruning", "block"], f"{p['block']!r} is not a block of the study {sorted(found)}"))
+    largest = max(found[p["block"]].grid["S"])
+    if largest > p["max_S"]:
+        raise ConfigError(
+            _error(["pruning", "block"], f"block {p['block']!r} has S = {largest} > pruning.max_S = {p['max_S']}")
+        )
+
+
 def check_config(config):
     """Rules a JSON schema cannot express; each message names the key, the value and what is allowed."""
     for vid, v in config["inits"].items():
@@ -278,7 +316,9 @@ def check_config(config):
             inits.check_init(v["init"], v["readout"], v["params"], v["family"])
         except ValueError as err:
             raise ConfigError(f"invalid config key inits.{vid}: {err}") from None
+    _check_targets(config)
     _check_kernels(config["kernels"])
+    _check_pruning(config)
     for name, block in config["blocks"].items():
         unknown = set(block.get("inits", [])) - set(config["inits"])
         if unknown:
@@ -318,12 +358,13 @@ def check_config(config):
                 ["theory", "reference"], "construction_starts + random_starts = 0: the search needs at least one start"
             )
         )
-    longest = max(sequence_length(config, K) for _, _, K in all_cells(config))
+    longest = max(unit_length(config, K, spec) for block in blocks(config) for S in block.grid["S"]
+                  for K, _, spec in block.units(S))  # fmt: skip
     if longest > config["data"]["max_length"]:
         raise ConfigError(
             _error(
                 ["data", "burn_in"],
-                f"sequences of burn_in + K + t_eval = {longest} steps exceed "
+                f"sequences of burn_in + K (a target's horizon) + t_eval = {longest} steps exceed "
                 f"data.max_length = {config['data']['max_length']}",
             )
         )
@@ -343,7 +384,7 @@ def check_config(config):
             raise ConfigError(_error(["figures", "curves"], f"{c} is not a (rho, S, K) cell of the study: {study}"))
 
 
-def batch_memory_mb(config, block: Block, objective: str, S: int, K: int) -> float:
+def batch_memory_mb(config, block: Block, objective: str, S: int, K: int, spec=None) -> float:
     """Estimated peak memory (MiB) of the batched model of one K of a training job.
 
     At most R = variants x len(seeds) x len(lr) runs share one model (the variants of one pole family;
@@ -357,7 +398,7 @@ def batch_memory_mb(config, block: Block, objective: str, S: int, K: int) -> flo
     R = len(block.variants) * len(t["seeds"]) * len(t["lr"])
     if not objectives.OBJECTIVES[objective].sequences:  # the population loss: Gram matrices
         return 4 * 16 * R * S * S / 2**20
-    n_fft = sequence_length(config, K) + config["data"]["t_eval"]
+    n_fft = unit_length(config, K, spec) + config["data"]["t_eval"]
     F, B = n_fft // 2 + 1, t["batch_size"]
     return (16 * (4 * R * B * F + config["data"]["n_train"] * F) + 2 * 8 * R * B * n_fft) / 2**20
 
@@ -367,8 +408,8 @@ def check_batch_memory(config):
     limit = config["data"]["max_batch_mb"]
     for block in blocks(config):
         for objective in block.objectives:
-            for _, S, K in block.cells():
-                mb = batch_memory_mb(config, block, objective, S, K)
+            for S, K, spec in [(order, K, spec) for order in block.grid["S"] for K, _, spec in block.units(order)]:
+                mb = batch_memory_mb(config, block, objective, S, K, spec)
                 if mb > limit:
                     train = "train" if block.name == MAIN else f"blocks.{block.name}.train"
                     raise ConfigError(
@@ -398,6 +439,7 @@ def _check_block_train(config, name):
 # -- the study: blocks and their cells ---------------------------------------------------------------
 
 MAIN = "main"  # the block of the top-level grid, objectives and train section
+SHIFT = "shift"  # the target id of the shift at the grid's K (the blocks without targets)
 
 
 def projected_objectives() -> list[str]:
@@ -414,13 +456,30 @@ class Block:
     objectives: list
     variants: list
     train: dict
+    targets: dict = field(default_factory=dict)  # target id -> spec; empty: the shift at the grid's K
 
     def K_values(self, S: int) -> list[int]:
+        """The shift's lags at order S; a target block's lag scales (``targets.scale``), one per target."""
+        if self.targets:
+            return [K for K, _, _ in self.units(S)]
         g = self.grid
         return [m * S for m in g["K"]] if g["K_is_multiple_of_S"] else list(g["K"])
 
+    def units(self, S: int) -> list[tuple[int, str, dict | None]]:
+        """(K, target id, spec) of every target trained at order S: the shift at each K of the grid
+        (id ``SHIFT``, spec None), or each target of a target block with K its lag scale."""
+        if self.targets:
+            return [(targets.scale(spec), tid, spec) for tid, spec in self.targets.items()]
+        return [(K, SHIFT, None) for K in self.K_values(S)]
+
+    def unit_cells(self) -> list[tuple[float, int, int, str]]:
+        """Every (rho, S, K, target id) the block trains: its cells of the shift, or of its targets."""
+        return [(rho, S, K, tid) for rho in self.grid["rho"] for S in self.grid["S"] for K, tid, _ in self.units(S)]
+
     def cells(self) -> list[tuple[float, int, int]]:
-        """Every (rho, S, K) of the block's grid."""
+        """Every (rho, S, K) of the shift on the block's grid (none in a target block: see ``units``)."""
+        if self.targets:
+            return []
         return [(rho, S, K) for rho in self.grid["rho"] for S in self.grid["S"] for K in self.K_values(S)]
 
 
@@ -435,6 +494,7 @@ def blocks(config) -> list[Block]:
             b.get("objectives", main.objectives),
             b.get("inits", main.variants),
             {**main.train, **b["train"]},
+            {tid: config["targets"][tid] for tid in b.get("targets", [])},
         )
         for name, b in config["blocks"].items()
     ]
@@ -448,6 +508,12 @@ def all_cells(config) -> list[tuple[float, int, int]]:
 def sequence_length(config, K: int) -> int:
     """Length N = burn_in + K + t_eval of a stored sequence: the last t_eval steps are scored."""
     return config["data"]["burn_in"] + K + config["data"]["t_eval"]
+
+
+def unit_length(config, K: int, spec=None) -> int:
+    """The sequence length of the shift at K (``sequence_length``) or of a target: burn_in + its horizon
+    (``targets.Target.horizon``) + t_eval."""
+    return sequence_length(config, K if spec is None else targets.make_target(**spec).horizon)
 
 
 def float_label(x: float) -> str:
@@ -468,13 +534,13 @@ def config_hash(config) -> str:
 
 
 def train_job(config, block: Block, objective: str, rho: float, S: int, data_seed: int) -> dict:
-    """The JSON job of one training rule: every K of the block at this S, every init variant, method,
-    lr and seed.
+    """The JSON job of one training rule: every K (or target) of the block at this S, every init variant,
+    method, lr and seed.
 
     It carries the variants and the block's ``train`` section whole, so a new training option is a
     schema entry and a ``RunSpec`` field, nothing here.
     """
-    return {
+    job = {
         "block": block.name,
         "objective": objective,
         "rho": rho,
@@ -486,3 +552,6 @@ def train_job(config, block: Block, objective: str, rho: float, S: int, data_see
         "t_eval": config["data"]["t_eval"],
         "burn_in": config["data"]["burn_in"],
     }
+    if block.targets:  # [id, spec] of each target, beside its lag scale in Ks
+        job["targets"] = [[tid, spec] for _, tid, spec in block.units(S)]
+    return job

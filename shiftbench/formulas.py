@@ -140,3 +140,26 @@ def distinct(a, tol: float = 1e-12):
     first = np.argmax(np.abs(a[:, None] - a[None, :]) <= tol, axis=1)  # the diagonal always matches
     reps, index = np.unique(first, return_inverse=True)
     return a[reps], index
+
+
+# -- input checks: garbage in must not become a plausible-looking number out -------------------------
+
+
+def check_poles(a) -> np.ndarray:
+    a = np.asarray(a, dtype=complex)
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"poles must be a non-empty 1-D array, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError("poles contain NaN or inf")
+    if np.any(np.abs(a) >= 1):
+        raise ValueError(f"poles must lie strictly inside the unit disk; max |a| = {np.abs(a).max():.17g}")
+    return a
+
+
+def check_readout(b, a) -> np.ndarray:
+    b = np.asarray(b, dtype=complex)
+    if b.shape != a.shape:
+        raise ValueError(f"readout shape {b.shape} does not match poles shape {a.shape}")
+    if not np.all(np.isfinite(b)):
+        raise ValueError("readout contains NaN or inf")
+    return b

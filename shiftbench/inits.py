@@ -15,7 +15,7 @@ import inspect
 
 import numpy as np
 
-from . import theory
+from . import targets, theory
 from .layout import FAMILIES as ALL_FAMILIES
 from .layout import PARAMETERISATIONS, Layout
 
@@ -174,8 +174,11 @@ def check_init(name, readout, params, family="complex", parameterisation="exp-ex
     POLE_INITS[name](3, 8, np.random.default_rng(0), **params)
 
 
-def initialise(name, S, K, seed, readout, rho=0.0, family="complex", **params):
-    """(a, b) in the layout of ``family`` for init ``name`` with its readout rule, deterministic in ``seed``."""
+def initialise(name, S, K, seed, readout, rho=0.0, family="complex", target=None, **params):
+    """(a, b) in the layout of ``family`` for init ``name`` with its readout rule, deterministic in ``seed``.
+
+    K is the lag the poles are placed for; ``target`` (a ``targets.Target``) is what the ``optimal``
+    readout is optimal for: None is the shift at lag K (K is then the target's lag scale)."""
     check_init(name, readout, params, family)
     layout = Layout.of(family, S)
     rng = np.random.default_rng(seed)
@@ -189,7 +192,8 @@ def initialise(name, S, K, seed, readout, rho=0.0, family="complex", **params):
         z = rng.standard_normal(S - h) + 1j * np.r_[rng.standard_normal(h), np.zeros(layout.n_real)]
         b = layout.assemble(z[:h], z[h:].real) * 0.1 / np.sqrt(S)
     elif readout == "optimal":
-        b = layout.assemble(*layout.split(theory.optimal_readout(a, K, rho)))  # exact conjugates, real reals
+        best = theory.optimal_readout(a, K, rho) if target is None else targets.optimal_readout(a, target, rho)
+        b = layout.assemble(*layout.split(best))  # exact conjugates, real reals
     else:  # paper
         b = theory.construction(S, K, params.get("alpha", 1.0))[1][construction_order(S)]
     return a, b

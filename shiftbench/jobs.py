@@ -14,6 +14,8 @@ import time
 
 import numpy as np
 
+from . import targets
+from .config import SHIFT
 from .layout import BASELINE
 from .storage import write_json
 
@@ -56,17 +58,28 @@ def load_for(path, rho: float, length: int):
     return x
 
 
-def run_specs(job: dict) -> dict:
-    """{K: [(variant, RunSpec, seed_invariant)] for every variant, method, lr and seed} of a training
-    job; building them validates the job.
+def units(job: dict) -> list[tuple[int, str, dict | None]]:
+    """(K, target id, spec) of every unit of a training job: the shift at each K (spec None), or each
+    target of a target block (``job["targets"]``) with K its lag scale."""
+    from .config import SHIFT
+
+    found = job.get("targets") or [None] * len(job["Ks"])
+    if len(found) != len(job["Ks"]):
+        raise ValueError(f"a training job needs one K per target; got Ks {job['Ks']} and {len(found)} targets")
+    return [(K, SHIFT, None) if t is None else (K, t[0], t[1]) for K, t in zip(job["Ks"], found)]
+
+
+def run_specs(job: dict) -> list[list]:
+    """For every unit of a training job (``units``), [(variant, RunSpec, seed_invariant)] of every variant,
+    method, lr and seed; building them validates the job.
 
     A run that its seed cannot change (a deterministic init, readout included, on the exact objective:
     ``seed_invariant``) is built for the first seed only.
     """
     from .train import RunSpec
 
-    sweeps = {"K", "lr", "seed", "method"}
-    out = {K: [] for K in job["Ks"]}
+    sweeps = {"K", "lr", "seed", "method", "target_spec"}
+    out = [[] for _ in job["Ks"]]
     for variant, init in job["variants"].items():
         fixed = {
             "S": job["S"],
@@ -81,11 +94,12 @@ def run_specs(job: dict) -> dict:
         fixed.update({k: init[k] for k in ["family"] if k in init})  # the init variant's family
         options = {f.name for f in dataclasses.fields(RunSpec)} - sweeps - set(fixed)
         fixed.update({k: v for k, v in job["train"].items() if k in options})
-        for K in job["Ks"]:
+        for i, (K, _, spec) in enumerate(units(job)):
             for method, lr in itertools.product(job["train"]["methods"], job["train"]["lr"]):
-                runs = [RunSpec(**fixed, K=K, method=method, lr=lr, seed=seed) for seed in job["train"]["seeds"]]
+                runs = [RunSpec(**fixed, K=K, target_spec=spec, method=method, lr=lr, seed=seed)
+                        for seed in job["train"]["seeds"]]  # fmt: skip
                 once = seed_invariant(runs[0])
-                out[K] += [(variant, run, once) for run in (runs[:1] if once else runs)]
+                out[i] += [(variant, run, once) for run in (runs[:1] if once else runs)]
     return out
 
 
@@ -127,30 +141,31 @@ def train_job(job: dict, train_paths=None, test_paths=None, threads: int = 1) ->
     if not len(train_paths) == len(test_paths) == len(Ks):
         raise ValueError(f"need one train and one test dataset per K in {Ks}")
     specs = run_specs(job)  # every spec is checked before any data is read: a bad job fails in a second
-    total, runs, start = sum(map(len, specs.values())), [], time.time()
-    for K, train_path, test_path in zip(Ks, train_paths, test_paths):
-        N = job["burn_in"] + K + job["t_eval"]
+    total, runs, start = sum(map(len, specs)), [], time.time()
+    for (K, target, spec), unit, train_path, test_path in zip(units(job), specs, train_paths, test_paths):
+        N = job["burn_in"] + (K if spec is None else targets.make_target(**spec).horizon) + job["t_eval"]
         train_x = load_for(train_path, job["rho"], N) if train_path else None
         test_x = load_for(test_path, job["rho"], N) if test_path else None
-        variants, batch, once = zip(*specs[K])
-        for variant, spec, invariant, rec in zip(variants, batch, once, train_runs(list(batch), train_x, test_x)):
+        variants, batch, once = zip(*unit)
+        for variant, spec_, invariant, rec in zip(variants, batch, once, train_runs(list(batch), train_x, test_x)):
             rec.update(block=job["block"], variant=variant, data_seed=job["data_seed"], threads=threads,
-                       seed_invariant=invariant)  # fmt: skip
+                       seed_invariant=invariant, target=target)  # fmt: skip
             rec.update(versions())
             runs.append(rec)
             log.info(
-                "%s K=%d %s lr=%g seed=%d: %s objective_loss=%.6g",
-                *(variant, K, spec.method, spec.lr, spec.seed, rec["status"], rec["objective_loss"]),
+                "%s %s K=%d %s lr=%g seed=%d: %s objective_loss=%.6g",
+                *(variant, target, K, spec_.method, spec_.lr, spec_.seed, rec["status"], rec["objective_loss"]),
             )
-        log.info("K=%d done (%d runs in batches) | %s", K, len(batch),
+        log.info("%s K=%d done (%d runs in batches) | %s", target, K, len(batch),
                  tqdm.format_meter(len(runs), total, time.time() - start, unit="run"))  # fmt: skip
     return {"job": job, "runs": runs}
 
 
 def reference_job(objective: str, rho: float, cells, options: dict, window=None, family=BASELINE,
                   recompute: bool = False, save: bool = False, out=None) -> dict:  # fmt: skip
-    """The reference of every (S, K) of ``cells`` at one (objective, rho, family): committed and
-    re-verified, or searched.
+    """The reference of every cell of ``cells`` at one (objective, rho, family): committed and re-verified,
+    or searched. A cell is [S, K] (the shift at lag K) or [S, K, target id, spec] (a target, K its lag
+    scale: ``targets.scale``; always searched, no reference of a target is committed).
 
     ``recompute`` searches even where a reference is committed; ``save`` writes each searched one into
     the checkout's committed references (``reference.save_dir``), with the command line, options and
@@ -167,15 +182,17 @@ def reference_job(objective: str, rho: float, cells, options: dict, window=None,
     if save:
         reference.save_dir()  # refused outside a checkout before any search, not after it
     found = []
-    for S, K in cells:
-        ref = None if recompute else reference.lookup(S, K, rho, objective, family, window)
+    for S, K, *target in cells:  # [S, K] the shift; [S, K, target id, spec] a target, K its lag scale
+        ref = None if recompute or target else reference.lookup(S, K, rho, objective, family, window)
         if ref is not None:
-            found.append({**ref, "committed": True})
+            found.append({**ref, "committed": True, "target": SHIFT})
             continue
-        ref = reference.search(objective, S, K, rho, window, family, **options)
+        kernel = targets.make_target(**target[1]) if target else None
+        ref = {**reference.search(objective, S, K, rho, window, family, kernel, **options),
+               "target": target[0] if target else SHIFT}  # fmt: skip
         log.info("reference %s: %.8g (%d starts, %d in the best basin, %.0f s)", reference.cell_key_of(ref),
                  ref["value"], ref["n_starts"], ref["basins"], ref["seconds"])  # fmt: skip
-        if save:
+        if save and not target:
             ref = {**ref, "command": command, "commit": git_commit(), "created": time.strftime("%Y-%m-%d %H:%M")}
             write_json(ref, reference.committed_path(reference.cell_key_of(ref)))
         found.append({**ref, "committed": False})

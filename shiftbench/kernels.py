@@ -205,20 +205,11 @@ def _bump_claims(refs, specs, cfg) -> list[tuple]:
 
 
 def figure(scores: pd.DataFrame, path) -> None:
-    """The share of each target's optimum every rule holds at initialisation, against S."""
-    import matplotlib
+    """The share of each target's optimum every rule holds at initialisation, against S (drawn by
+    ``plots.kernels_at_init``: one panel per target and rho)."""
+    from .plots import kernels_at_init
 
-    matplotlib.use("Agg")
-    import seaborn as sns
-
-    from .storage import atomic_path
-
-    data = scores.assign(rho=scores.rho.map(lambda r: f"rho = {r:g}"))
-    grid = sns.relplot(data=data, x="S", y="recovered_at_init", hue="init", col="target", row="rho", kind="line",
-                       marker="o", errorbar=("ci", 95), facet_kws={"sharey": False}, height=3)  # fmt: skip
-    grid.set(xscale="log", ylabel="recovered at init, (1 - L*(a_init)) / (1 - L_ref)")
-    with atomic_path(path) as tmp:
-        grid.savefig(tmp, dpi=120, format=str(path).rsplit(".", 1)[-1])
+    kernels_at_init(scores, path)
 
 
 def report(job_files, kernels_cfg: dict, significance: float, outdir, figure_path) -> None:

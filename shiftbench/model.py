@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import formulas
+from . import formulas, targets
 from .layout import PARAMETERISATIONS, Layout
 from .signals import as_signal
 
@@ -188,19 +188,20 @@ class LinearRNN(nn.Module):
         X = torch.fft.rfft(x if self.batched else x[None], n=2 * L)  # (R, ..., L + 1)
         return self._out(self.convolve(X, L))
 
-    def exact_loss(self, K: int, rho=0.0) -> torch.Tensor:
-        """Differentiable closed-form stationary loss of every run (R,) (``signals.quadratic_loss``)."""
-        return self._out(as_signal(rho).quadratic_loss(*self.pole_tensors(), K, white_form=WhiteForm.apply))
+    def exact_loss(self, target, rho=0.0) -> torch.Tensor:
+        """Differentiable closed-form stationary loss of every run (R,) for a target (``targets.Target``,
+        or a lag K: the shift), normalised by its energy (``targets.torch_loss``)."""
+        return self._out(targets.torch_loss(*self.pole_tensors(), target, rho, white_form=WhiteForm.apply))
 
-    def window_loss(self, K: int, rho, length: int, t_eval: int) -> torch.Tensor:
+    def window_loss(self, d, rho, t_eval: int, energy: float = 1.0) -> torch.Tensor:
         """Differentiable finite-window loss of every run (R,): ``formulas.window_loss``, the formula of
-        theory.finite_window_loss, on e = c - d over ``length`` lags (the mean over the scored positions).
-        """
-        n = length
+        theory.finite_window_loss, on e = c - d over the window's ``len(d)`` lags (the mean over the
+        scored positions), divided by the zero filter's ``energy`` (``theory.window_energy``; 1 for the
+        shift). ``d``: the target kernel over the window (``objectives.Window.d``)."""
+        n = len(d)
         gamma_f, omega = (torch.from_numpy(t).to(self.device) for t in _window_terms(float(rho), n, t_eval))
-        e = self.run_kernels(n)  # (R, n)
-        e = e - (torch.arange(n, device=self.device) == K).to(DTYPE)  # minus the target d_k = 1[k = K]
-        return self._out(formulas.window_loss(e, gamma_f, omega))
+        e = self.run_kernels(n) - torch.from_numpy(np.asarray(d, dtype=np.float64)).to(self.device)  # (R, n)
+        return self._out(formulas.window_loss(e, gamma_f, omega) / energy)
 
 
 class WhiteForm(torch.autograd.Function):

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import ClassVar
 
 import numpy as np
 
@@ -27,102 +26,114 @@ from . import targets, theory
 from .signals import as_signal
 
 
+def _is_shift(target) -> bool:
+    """The shift's closed forms live in ``theory`` (O(S K), exact); every other target's in ``targets``."""
+    return isinstance(target, targets.Shift)
+
+
 @dataclass(frozen=True)
 class Stationary:
-    """The stationary loss: an endless stream (section 2)."""
+    """The stationary loss of a target (``targets.Target``; a lag K is the shift at K), normalised by the
+    target's energy (section 2; docs/targets.md). ``K`` is the target's lag scale (``targets.scale``):
+    where inits and the reference search place their poles, and the phase unit of projected steps."""
 
-    K: int
+    target: targets.Target
     rho: float
 
-    def loss(self, a, b) -> float:
-        return theory.exact_loss(a, b, self.K, self.rho)
+    def __post_init__(self):
+        object.__setattr__(self, "target", targets.as_target(self.target))
 
-    def optimum(self, a) -> tuple[float, bool]:
-        """(min_b loss, certified): always certified, the closed form is exact."""
-        return theory.optimal_loss(a, self.K, self.rho), True
-
-    def optimal_readout(self, a):
-        return theory.optimal_readout(a, self.K, self.rho)
-
-    def optimum_and_readout(self, a):
-        """(min_b loss, the optimal readout): two O(S^2) closed forms."""
-        return self.optimum(a)[0], self.optimal_readout(a)
-
-    def torch_loss(self, model):
-        return model.exact_loss(self.K, self.rho)
-
-
-@dataclass(frozen=True)
-class TargetStationary:
-    """The stationary loss of a memory kernel other than the shift (``targets``, docs/targets.md),
-    normalised by the target's energy. ``K`` is the target's lag scale (``targets.scale``): where the
-    reference search places its starts."""
-
-    target: object  # a targets.Target
-    rho: float
-    K: int
-    GRADIENT_LAGS: ClassVar[int] = 2048  # lags of Gamma d in the search's gradient (its value is exact)
+    @property
+    def K(self) -> int:
+        return targets.scale(self.target)
 
     def loss(self, a, b) -> float:
+        if _is_shift(self.target):
+            return theory.exact_loss(a, b, self.target.K, self.rho)
         return targets.loss(a, b, self.target, self.rho)
 
     def optimum(self, a) -> tuple[float, bool]:
+        """(min_b loss, certified): always certified, the closed form is exact."""
+        if _is_shift(self.target):
+            return theory.optimal_loss(a, self.target.K, self.rho), True
         return targets.optimal_loss(a, self.target, self.rho), True
 
     def optimal_readout(self, a):
-        return targets.optimal_readout(a, self.target, self.rho)
+        return self.optimal_filter(a)[0]
+
+    def optimal_filter(self, a):
+        """(b*(a), L*(a)) from one pass of the orthonormal coordinates (what projected training needs)."""
+        if _is_shift(self.target):
+            return theory.optimal_filter(a, self.target.K, self.rho)
+        return targets.optimal_readout(a, self.target, self.rho), targets.optimal_loss(a, self.target, self.rho)
 
     def optimum_and_readout(self, a):
-        return self.optimum(a)[0], self.optimal_readout(a)
+        """(min_b loss, the optimal readout)."""
+        b, value = self.optimal_filter(a)
+        return value, b
 
-    def differentiable(self, a, b):
-        """(E - 2 Re(v^H b) + b^H G b) / E in torch (a, b: (S,) complex tensors), v_s = sum_k conj(a_s)^k
-        (Gamma d)_k over the first ``GRADIENT_LAGS`` lags: the envelope gradient of the reference search."""
-        import torch
+    def gram_and_cross(self, a):
+        """(G, v) of the unnormalised quadratic E - 2 Re(v^H b) + b^H G b (projected training's moves)."""
+        return as_signal(self.rho).gram(a, a), self.target.cross(a, self.rho)
 
-        energy, w = self._weights
-        n = w.size
-        v = (a.conj()[:, None] ** torch.arange(n, dtype=torch.float64)[None, :]) @ torch.from_numpy(w).to(a.dtype)
-        G, _ = as_signal(self.rho).gram_and_cross(a, 1)  # (S, S)
-        return (energy - 2 * (v.conj() * b).sum().real + (b.conj() @ (G @ b)).real) / energy  # v: (S,)
+    def differentiable(self, a, b, white_form=None):
+        """The loss of (a, b) as a torch function ((..., S) tensors): ``targets.torch_loss``."""
+        return targets.torch_loss(a, b, self.target, self.rho, white_form)
 
-    @cached_property
-    def _weights(self):
-        """(E, (Gamma d)_k for k < n): computed once per objective."""
-        n = min(self.target.length(self.rho, 1e-12), self.GRADIENT_LAGS)
-        return self.target.energy(self.rho), targets.gamma_times(self.target, self.rho, n)
+    def torch_loss(self, model):
+        return model.exact_loss(self.target, self.rho)
 
 
 @dataclass(frozen=True)
 class Window:
-    """The finite-window loss of the paper's protocol: ``length`` steps, the last ``t_eval`` scored."""
+    """The finite-window loss of the paper's protocol: ``length`` steps, the last ``t_eval`` scored,
+    against the target's output on the same stored inputs (docs/targets.md: like the model, the target
+    sees each sequence from its start), normalised by the zero filter's (1 for the shift)."""
 
-    K: int
+    target: targets.Target
     rho: float
     length: int
     t_eval: int
 
+    def __post_init__(self):
+        object.__setattr__(self, "target", targets.as_target(self.target))
+
+    @property
+    def K(self) -> int:
+        return targets.scale(self.target)
+
+    @cached_property
+    def d(self) -> np.ndarray:
+        """The target kernel over the window (``theory.window_target``: delta_K for the shift)."""
+        if _is_shift(self.target):
+            return theory.window_target(self.target.K, self.length, self.t_eval)
+        return theory.window_target(self.target.sequence(self.length), self.length, self.t_eval)
+
+    @cached_property
+    def energy(self) -> float:
+        return theory.window_energy(self.d, self.rho, self.t_eval)
+
     def loss(self, a, b) -> float:
-        return theory.finite_window_loss(a, b, self.K, self.rho, self.length, self.t_eval)
+        return theory.finite_window_loss(a, b, self.d, self.rho, self.length, self.t_eval)
 
     def optimum(self, a) -> tuple[float, bool]:
         """(the infimum of the window loss over every readout, True): the window rule (section 4)."""
-        return theory.finite_window_optimum(a, self.K, self.rho, self.length, self.t_eval).value, True
+        return theory.finite_window_optimum(a, self.d, self.rho, self.length, self.t_eval).value, True
 
     def optimal_readout(self, a):
         """The best readout whose kernel float64 evaluates (an init's readout)."""
-        return theory.finite_window_optimal_readout(a, self.K, self.rho, self.length, self.t_eval)
+        return theory.finite_window_optimal_readout(a, self.d, self.rho, self.length, self.t_eval)
 
     def optimum_and_readout(self, a):
         """(the infimum, a readout that realises it): one eigendecomposition and one least squares;
         FloatingPointError where no such readout is finite in float64."""
-        best = theory.finite_window_optimum(a, self.K, self.rho, self.length, self.t_eval)
+        best = theory.finite_window_optimum(a, self.d, self.rho, self.length, self.t_eval)
         if not np.all(np.isfinite(best.value_readout)):
             raise FloatingPointError("no finite readout realises the window optimum of these poles")
         return best.value, best.value_readout
 
     def torch_loss(self, model):
-        return model.window_loss(self.K, self.rho, self.length, self.t_eval)
+        return model.window_loss(self.d, self.rho, self.t_eval, self.energy)
 
 
 # -- the registry of config objectives -----------------------------------------------------------------
@@ -132,8 +143,9 @@ class Window:
 class Objective:
     """A config objective, defined once with its properties.
 
-    ``make(K, rho, t_eval, burn_in)``: its population loss at lag K (``Stationary`` or ``Window``);
-    ``sequences``: trained on minibatches of stored sequences of burn_in + K + t_eval steps (it needs
+    ``make(target, rho, t_eval, burn_in)``: its population loss for a target (``Stationary`` or
+    ``Window``); ``sequences``: trained on minibatches of stored sequences of burn_in + horizon + t_eval
+    steps (the horizon of the shift is K; it needs
     datasets, and its population loss is that window's); ``closed_form_readout``: its optimal readout
     is the closed-form stationary b*(a) that projected methods hold the readout at
     (``methods.Method.projected``, ``projection.fit``); ``loss_name``: what its population loss is
@@ -156,7 +168,7 @@ OBJECTIVES = {
             "minibatches of stored AR(1) sequences of burn_in + K + t_eval steps, zero initial state, loss on the "
             "last t_eval steps (its population loss is that window's)",
             "finite-window loss",
-            lambda K, rho, t_eval, burn_in: Window(K, rho, burn_in + K + t_eval, t_eval),
+            lambda target, rho, t_eval, burn_in: Window(target, rho, burn_in + target.horizon + t_eval, t_eval),
             sequences=True,
             closed_form_readout=False,
         ),
@@ -164,7 +176,7 @@ OBJECTIVES = {
             "exact",
             "the closed-form stationary loss",
             "stationary loss",
-            lambda K, rho, t_eval, burn_in: Stationary(K, rho),
+            lambda target, rho, t_eval, burn_in: Stationary(target, rho),
             sequences=False,
             closed_form_readout=True,
         ),
@@ -175,8 +187,9 @@ OBJECTIVES = {
 STATIONARY = "exact"
 
 
-def population(objective: str, K: int, rho: float, t_eval: int, burn_in: int):
-    """The population loss of a config objective at lag K (sequences of burn_in + K + t_eval steps)."""
+def population(objective: str, target, rho: float, t_eval: int, burn_in: int):
+    """The population loss of a config objective for a target (a ``targets.Target``, a spec or a lag K,
+    the shift at K; sequences of burn_in + horizon + t_eval steps)."""
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; known: {list(OBJECTIVES)}")
-    return OBJECTIVES[objective].make(K, rho, t_eval, burn_in)
+    return OBJECTIVES[objective].make(targets.as_target(target), rho, t_eval, burn_in)

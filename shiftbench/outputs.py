@@ -32,6 +32,9 @@ FIGURES = {
 KERNEL_TABLES = ("kernel_scores", "kernel_references", "kernel_claims")
 KERNEL_FIGURES = {"fig10_kernels_at_init.png": "7. Memory kernels"}
 
+# The pruning table (``shiftbench.pruning``), made where the config names a block under ``pruning``.
+PRUNING_TABLES = ("pruning",)
+
 
 def stem(name: str) -> str:
     """``fig1_kernels.png`` -> ``fig1_kernels``: the drawing function and the caption file."""

@@ -29,11 +29,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
 from . import signals, theory
 from .aggregation import CELL, load_tables, mean_interval, theory_wide
 from .claims import (
+    QUESTIONS,
     RANDOM,
     REGULAR,
     WIDTH_SUBSET,
@@ -506,8 +507,118 @@ def html_table(df: pd.DataFrame, title: str, intro: str = "") -> str:
     )
 
 
+def kernels_at_init(scores: pd.DataFrame, path, columns: int = 3) -> None:
+    """Figure 10 (``kernels.figure``): the share of each target's reference that every pole-placement rule
+    holds at initialisation, against S; one panel per (target, rho), its full title written once.
+
+    Lines: the mean over seeds with a 95% t-interval band (``aggregation.mean_interval``) where a rule
+    draws at random; S on a log2 axis labelled at the study's S values only (no minor labels)."""
+    rules = sorted(scores.init.unique())
+    colours = dict(zip(rules, sns.color_palette("colorblind", len(rules))))
+    panels = scores[["target", "rho", "K_scale"]].drop_duplicates().sort_values(["target", "rho"])
+    n = len(panels)
+    ncols = max(1, min(columns, n))
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False, sharey=True)
+    finite = scores.recovered_at_init[np.isfinite(scores.recovered_at_init)]
+    low = min(0.0, float(finite.min())) if len(finite) else 0.0
+    high = max(1.0, float(finite.max())) if len(finite) else 1.0
+    for ax, (target, rho, K) in zip(axes.flat, panels.itertuples(index=False)):
+        here = scores[(scores.target == target) & (scores.rho == rho)]
+        for rule in rules:
+            g = here[here.init == rule].groupby("S").recovered_at_init
+            if g.ngroups == 0:
+                continue
+            S = np.array(list(g.groups))
+            stats_ = [mean_interval(v.to_numpy()) for _, v in g]
+            mean = np.array([m for m, _, _ in stats_])
+            ax.plot(S, mean, marker="o", ms=4, lw=1.4, color=colours[rule], label=rule, gid=f"init:{rule}")
+            lo, hi = np.array([lo for _, lo, _ in stats_]), np.array([hi for _, _, hi in stats_])
+            if np.any(np.isfinite(lo)):
+                ax.fill_between(S, lo, hi, color=colours[rule], alpha=BAND_ALPHA, lw=0)
+        values = sorted(here.S.unique())
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(FixedLocator(values))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        if len(values) == 1:
+            ax.set_xlim(values[0] / 1.5, values[0] * 1.5)
+        ax.set_ylim(low - 0.03 * (high - low), high + 0.03 * (high - low))
+        ax.set_title(f"{target} (lag scale K = {K:g}), rho = {rho:g}", fontsize=10)
+        ax.set_xlabel("order S")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("recovered at init")
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    fig.suptitle(
+        "Share of each target's reference held at initialisation: (1 - L*(a_init)) / (1 - L_ref)\n"
+        "(mean over seeds; band: 95% t-interval where a rule draws at random)",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    figure_legend(fig, axes)
+    _save(fig, path)
+
+
+# The verdicts of the Claims, in the order the summary counts them; any other ("measured", "count") is "other".
+VERDICTS = ("supported", "contradicted", "not supported", "inconclusive", "underpowered", "no data")
+VERDICT_COLOURS = {"supported": "#d9f0d3", "contradicted": "#f4cccc", "not supported": "#f4cccc",
+                   "inconclusive": "#fff2cc", "underpowered": "#e6e6e6", "no data": "#e6e6e6"}  # fmt: skip
+CLAIMS_CSS = (
+    "body{font-family:sans-serif;font-size:14px;margin:12px}table{border-collapse:collapse;margin-bottom:18px}"
+    "td,th{border:1px solid #999;padding:3px 6px;vertical-align:top;text-align:left}th{background:#eee}"
+    "td.n{text-align:right}h3{margin:22px 0 6px}"
+)
+
+
+def claims_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per question of ``claims.QUESTIONS`` (in its order; those with no row left out): how many rows
+    have each verdict of ``VERDICTS`` ("other": measured numbers and counts), the rows' total, and
+    their numbers in the table (1-based, as the report prints them)."""
+    numbered = table.assign(row=np.arange(1, len(table) + 1))
+    out = []
+    for key, text in QUESTIONS.items():
+        g = numbered[numbered.question == key]
+        if g.empty:
+            continue
+        counts = {v: int((g.verdict == v).sum()) for v in VERDICTS}
+        out.append({"question": key, "text": text, "rows": len(g), **counts,
+                    "other": len(g) - sum(counts.values()), "first": int(g.row.min()), "last": int(g.row.max())})  # fmt: skip
+    return pd.DataFrame(out, columns=["question", "text", "rows", *VERDICTS, "other", "first", "last"])
+
+
+def claims_html(table: pd.DataFrame, title: str, intro: str) -> str:
+    """The Claims as a reader scans them: a summary (per question, its verdict counts and a link to its
+    rows), then the rows grouped by question, numbered as in the summary."""
+    esc = html.escape
+    summary = claims_summary(table)
+    head = "".join(f"<th>{esc(c)}</th>" for c in ("question", "rows", *VERDICTS, "other"))
+    lines = [
+        f"<html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{CLAIMS_CSS}</style></head><body>",
+        f"<h2>{esc(title)}</h2><p>{esc(intro)}</p>",
+        "<h3>Summary</h3><p>Rows per question by verdict; a question links to its rows below.</p>",
+        f"<table class='summary'><tr>{head}</tr>",
+    ]
+    for q in summary.to_dict("records"):
+        span = f"{q['first']}" if q["first"] == q["last"] else f"{q['first']}-{q['last']}"
+        cells = "".join(f"<td class='n'>{q[v]}</td>" for v in (*VERDICTS, "other"))
+        lines.append(f"<tr><td><a href='#q-{esc(q['question'])}'>{esc(q['text'])}</a></td>"
+                     f"<td class='n'>{q['rows']} (rows {span})</td>{cells}</tr>")  # fmt: skip
+    lines.append("</table>")
+    numbered = table.assign(row=np.arange(1, len(table) + 1))
+    for i, q in enumerate(summary.to_dict("records"), 1):
+        lines.append(f"<h3 id='q-{esc(q['question'])}'>{i}. {esc(q['text'])}</h3>")
+        lines.append("<table class='rows'><tr><th>#</th><th>claim</th><th>verdict</th><th>evidence</th></tr>")
+        for r in numbered[numbered.question == q["question"]].itertuples():
+            colour = VERDICT_COLOURS.get(r.verdict, "#ffffff")
+            lines.append(f"<tr><td class='n'>{r.row}</td><td>{esc(r.claim)}</td>"
+                         f"<td style='background:{colour}'>{esc(r.verdict)}</td><td>{esc(r.evidence)}</td></tr>")  # fmt: skip
+        lines.append("</table>")
+    return "\n".join([*lines, "</body></html>", ""])
+
+
 def claims(t, cfg, path):
-    """The table of ``claims.claims_table``: what the runs show, each verdict by its printed rule."""
+    """The table of ``claims.claims_table``: a summary per question, then its rows grouped by question."""
     intro = (
         "Every learned number is the exact population loss of the objective the filter was trained on, "
         "set against the reference of that same objective: an independent search over poles that no "
@@ -515,7 +626,7 @@ def claims(t, cfg, path):
         f"Learning rates are chosen on the {t['summary'].lr_selected_on.iloc[0]}, never on a reported loss."
     )
     with atomic_path(path) as tmp:
-        tmp.write_text(html_table(claims_table(t, cfg), "Claims of the paper and this study's verdicts", intro))
+        tmp.write_text(claims_html(claims_table(t, cfg), "Claims of the paper and this study's verdicts", intro))
 
 
 def theory_checks(t, cfg, path):

@@ -40,7 +40,7 @@ import numpy as np
 import scipy.linalg as sla
 import torch
 
-from . import formulas, theory
+from . import formulas
 from .layout import Layout
 from .signals import as_signal
 
@@ -66,8 +66,9 @@ class PolesLoss:
     (log_dt, A_log, A_im, A_log_real) for ``zoh``, in either pole family.
     """
 
-    def __init__(self, model, K: int, rho: float):
-        self.model, self.K, self.rho, self.h = model, K, rho, model.layout.n_pairs
+    def __init__(self, model, objective):
+        self.model, self.objective, self.h = model, objective, model.layout.n_pairs
+        self.K = objective.K  # the target's lag scale: the unit of phase steps
         self.tol = TOL
 
     def get(self) -> np.ndarray:
@@ -113,13 +114,15 @@ class PolesLoss:
         return size
 
     def rounding(self, a, b) -> float:
-        """eps |b|^T |G| |b| + 2 eps |v|^T |b|: what the quadratic form of the loss may lose (section 2)."""
-        return formulas.rounding(*as_signal(self.rho).gram_and_cross(a, self.K), b)
+        """eps (|b|^T |G| |b| + 2 |v|^T |b|) / E: what the quadratic form of the loss may lose (section 2)."""
+        return formulas.rounding(*self.objective.gram_and_cross(a), b) / self.objective.target.energy(
+            self.objective.rho
+        )
 
     def __call__(self, x, tol=None):
         """(L*(a), grad) at x, the readout set to b*(a); raises Unreliable where float64 cannot tell.
 
-        The value is L*(a) from the orthonormal coordinates (``theory.optimal_filter``), accurate even
+        The value is L*(a) from the orthonormal coordinates (``objectives.Stationary.optimal_filter``), accurate even
         where the quadratic form at b* cancels; the gradient is that of the quadratic form (envelope
         theorem), trusted while its rounding estimate stays below the tolerance. Every decision (the
         best poles seen, a move's acceptance) is taken on the accurate value.
@@ -128,16 +131,15 @@ class PolesLoss:
             raise Unreliable("non-finite pole parameters")
         a = self.poles(x)
         try:
-            b, value = theory.optimal_filter(a, self.K, self.rho)
+            b, value = self.objective.optimal_filter(a)
         except (FloatingPointError, ValueError) as err:
             raise Unreliable(str(err)) from None
         self.model.set_readout(b)
         self.last_rounding = self.rounding(a, b)
-        for p in self.model.pole_parameters():
-            p.grad = None
-        loss = self.model.exact_loss(self.K, self.rho)
-        loss.backward()
-        grad = torch.cat([p.grad.reshape(-1) for p in self.model.pole_parameters()]).cpu().numpy()
+        loss = self.objective.torch_loss(self.model)
+        # the poles' gradient only: nothing accumulates into the readout's .grad (which this loop never reads)
+        grads = torch.autograd.grad(loss, self.model.pole_parameters())
+        grad = torch.cat([g.reshape(-1) for g in grads]).cpu().numpy()
         if not (torch.isfinite(loss) and np.all(np.isfinite(grad))) or self.last_rounding > (tol or self.tol):
             raise Unreliable(f"the loss's rounding estimate {self.last_rounding:.2g} exceeds {tol or self.tol:.2g}")
         return value, grad
@@ -157,14 +159,14 @@ def _cholesky(G):
     raise FloatingPointError("the Gram matrix of these poles is not positive definite")
 
 
-def removal_order(a, K, rho, m) -> list[int]:
+def removal_order(a, objective, m) -> list[int]:
     """The m pairs (indices j of p_j in the pair layout) whose removal raises L* least, one at a time.
 
     Removing the poles J from the optimum raises L* by b_J^H [(G^-1)_JJ]^-1 b_J (a Schur complement);
     after each removal G^-1 and b* are downdated the same way, O(S^2) per removal.
     """
     h = _pairs(a)
-    G, v = as_signal(rho).gram_and_cross(a, K)
+    G, v = objective.gram_and_cross(a)
     c = _cholesky(G)
     b, Ginv = sla.cho_solve((c, True), v), sla.cho_solve((c, True), np.eye(a.size))
     index, alive, order = np.arange(a.size), list(range(h)), []
@@ -191,21 +193,21 @@ def candidate_poles(a, K) -> np.ndarray:
     return (moduli[:, None] * np.exp(1j * (np.arange(n_phase) + 0.5) * np.pi / n_phase)[None, :]).ravel()
 
 
-def insert_pairs(a, z, K, rho, m, min_new=0.01) -> list[complex]:
+def insert_pairs(a, z, objective, m, min_new=0.01) -> list[complex]:
     """Up to m candidates of z inserted one at a time (with their conjugates), each where it lowers L* most.
 
     The gain of a pair U = {z, conj z} is r^H W^-1 r, with r = v_U - G_Ua b* and W the Schur complement
     of G_UU; both are updated in O(S |z|) per insertion. A candidate keeping less than ``min_new`` of
     its norm after projection onto the current poles would crowd them, and is not eligible.
     """
-    signal = as_signal(rho)
-    G, v = signal.gram_and_cross(a, K)
+    signal = as_signal(objective.rho)
+    G, v = objective.gram_and_cross(a)
     c = _cholesky(G)
     U = np.concatenate([z, z.conj()])
     M = z.size
     Y = sla.solve_triangular(c, signal.gram(a, U), lower=True)  # L^-1 G_aU
     w = sla.solve_triangular(c, v, lower=True)
-    vU = signal.cross(U.conj(), K)
+    vU = objective.target.cross(U, objective.rho)
     r = vU - Y.conj().T @ w
     q = np.sum(np.abs(Y) ** 2, axis=0)
     q12 = np.sum(Y[:, :M].conj() * Y[:, M:], axis=0)
@@ -235,12 +237,12 @@ def insert_pairs(a, z, K, rho, m, min_new=0.01) -> list[complex]:
     return [z[k] for k in chosen]
 
 
-def move_pairs(a, pairs, K, rho):
+def move_pairs(a, pairs, objective):
     """The poles with the pairs ``pairs`` (indices j of p_j) re-inserted greedily, or None."""
     h = _pairs(a)
     keep = np.ones(a.size, bool)
     keep[pairs] = keep[[j + h for j in pairs]] = False
-    new = insert_pairs(a[keep], candidate_poles(a, K), K, rho, len(pairs))
+    new = insert_pairs(a[keep], candidate_poles(a, objective.K), objective, len(pairs))
     if len(new) < len(pairs):
         return None
     moved = a.copy()
@@ -302,8 +304,7 @@ def relax(f: PolesLoss, x, iterations=RELAX) -> np.ndarray:
 
 def fit(
     model,
-    K: int,
-    rho: float,
+    objective,
     steps: int,
     lr: float = LR,
     cosine: bool = True,
@@ -311,7 +312,8 @@ def fit(
     log_every: int = 1,
     moves: bool = False,
 ):
-    """Projected training of ``model``'s poles on the exact objective at lag K for ``steps`` steps.
+    """Projected training of ``model``'s poles on the stationary ``objective`` (``objectives.Stationary``:
+    any target; its optimal filter and differentiable loss) for ``steps`` steps.
 
     ``moves=False`` is the learner ``projected``: guarded Adam steps on the poles, nothing else.
     ``moves=True`` is the search heuristic ``reseed``: the same steps plus the re-seeding moves.
@@ -323,7 +325,7 @@ def fit(
     with the model at the best poles seen (readout b*(a)). Raises FloatingPointError if the loss
     cannot be evaluated at the start.
     """
-    f = PolesLoss(model, K, rho)
+    f = PolesLoss(model, objective)
     x = f.get()
     f(x, tol=math.inf)  # raises if b*(a) of the start cannot be evaluated: the run fails
     f.tol = max(TOL, 2 * f.last_rounding)  # a crowded start is allowed, but never worse
@@ -370,15 +372,15 @@ def _reseed_round(f: PolesLoss, x, m):
     """Try moving m, 2m, then 4m pairs; the first move that lowers the exact L* wins: (x, pairs) or None."""
     a, h = f.poles(x), f.h
     try:
-        current = theory.optimal_loss(a, f.K, f.rho)
-        order = removal_order(a, f.K, f.rho, min(4 * m, h - 1))
+        current = f.objective.optimum(a)[0]
+        order = removal_order(a, f.objective, min(4 * m, h - 1))
         for size in dict.fromkeys(min(s, len(order)) for s in (m, 2 * m, 4 * m)):
-            moved = move_pairs(a, order[:size], f.K, f.rho)
+            moved = move_pairs(a, order[:size], f.objective)
             if moved is None:
                 continue
             x_new = relax(f, to_params(moved, f.model))
             a_new = f.poles(x_new)
-            if theory.optimal_loss(a_new, f.K, f.rho) < current - 1e-12:
+            if f.objective.optimum(a_new)[0] < current - 1e-12:
                 f(x_new, tol=math.inf)
                 if f.last_rounding < MOVE_TOL:  # b*(a) of the new poles exists and is sane
                     return x_new, size
@@ -390,7 +392,7 @@ def _reseed_round(f: PolesLoss, x, m):
 def _crowded_move(f: PolesLoss, x):
     a = f.poles(x)
     try:
-        moved = move_pairs(a, [most_crowded_pair(a)], f.K, f.rho)
+        moved = move_pairs(a, [most_crowded_pair(a)], f.objective)
     except (FloatingPointError, ValueError, np.linalg.LinAlgError):
         return x
     return x if moved is None else to_params(moved, f.model)

@@ -42,7 +42,7 @@ from pathlib import Path, PurePath
 import numpy as np
 import scipy.optimize
 
-from . import config, formulas, inits, objectives, theory
+from . import config, formulas, inits, objectives, precise, theory
 from .layout import FAMILIES, Layout
 from .signals import as_signal
 
@@ -51,6 +51,10 @@ BASIN_TOL = 1e-6  # starts ending within this of the best count as the same basi
 VERIFY_TOL = 1e-9  # a stored value must equal its recomputation from the stored poles to this
 COMMITTED = "references"  # package folder of the committed references (shiftbench/references/)
 WINDOW_RULE = "infimum over readouts"  # a window reference's value (docs/theory.md section 4)
+NO_BOUND = ("no rigorous lower bound is known for this target: the bound of docs/theory.md section 5 rests on "
+            "the shift's all-pass structure (docs/targets.md)")  # fmt: skip
+CERTIFY_TOL = precise.TOLERANCE  # certified: extended precision confirms the stored value to this
+CERTIFY_DPS = ((precise.DPS, precise.CHECK_DPS), (2 * precise.DPS, 2 * precise.CHECK_DPS))  # tried in turn
 
 
 class InvalidReference(ValueError):
@@ -68,11 +72,46 @@ def cell_key(objective: str, rho: float, S: int, K: int, window=None, family: st
     return key
 
 
-def population(objective: str, K: int, rho: float, window=None):
-    """The population loss of a config objective; ``window`` = {"t_eval", "burn_in"} for ``sampled``."""
+def population(objective: str, K, rho: float, window=None):
+    """The population loss of a config objective for the shift at lag K, or for a target (``K`` a
+    ``targets.Target``); ``window`` = {"t_eval", "burn_in"} for ``sampled``."""
     if objective == "sampled":
         return objectives.population(objective, K, rho, window["t_eval"], window["burn_in"])
     return objectives.population(objective, K, rho, 1, 0)
+
+
+# -- extended precision: the value that holds, and the certificate ------------------------------------
+
+
+def precise_optimum(objective: str, a, repeated: str, K: int, rho: float, window=None, dps: int = precise.DPS):
+    """The optimum of the poles ``a`` (repeated poles ``merge``d or as ``jordan`` chains) for the objective
+    of the cell, at ``dps`` digits (``shiftbench.precise``): an mpf; PrecisionError where ``dps`` does not
+    resolve the span. A window's: the infimum over readouts for d = e_K on its n = burn_in + K + t_eval lags."""
+    if objective == "sampled":
+        n = window["burn_in"] + K + window["t_eval"]
+        return precise.window_infimum_mp(a, precise.shift(K, n), rho, window["t_eval"], dps, repeated)
+    return precise.stationary_shift_optimum_mp(a, K, rho, dps, repeated)
+
+
+def certification(objective: str, a, repeated: str, K: int, rho: float, window, value: float, kernel=None):
+    """(value, certified, certificate) of a reference at poles ``a`` whose float64 value is ``value``.
+
+    Certified only where extended precision confirms it: the optimum of the poles computed at two
+    precisions (``CERTIFY_DPS``, the higher pair where the first does not resolve the span) agrees to
+    ``CERTIFY_TOL``; the value is then the extended-precision one (float64 may be off by 1e-4 and more at
+    crowded poles on a short window, and below the optimum). Affordable for S <= ``precise.MAX_S`` and the
+    shift; elsewhere the float64 value, not certified, and the certificate says why."""
+    S = len(a)
+    if kernel is not None:
+        return value, False, "not certified: no extended-precision route for a memory kernel other than the shift"
+    if S > precise.MAX_S:
+        return value, False, (f"not certified: S = {S} > {precise.MAX_S}, extended precision is not affordable "
+                              "(float64 value)")  # fmt: skip
+    for dps in CERTIFY_DPS:
+        cert = precise.certify(lambda p: precise_optimum(objective, a, repeated, K, rho, window, p), dps)
+        if cert.holds(CERTIFY_TOL):
+            return cert.value, True, (f"{cert.describe()} (tolerance {CERTIFY_TOL:g}; float64 gave {value!r})")
+    return value, False, f"not certified: {cert.describe()}, not within {CERTIFY_TOL:g} (float64 value)"
 
 
 # -- poles <-> search variables ---------------------------------------------------------------------
@@ -108,12 +147,11 @@ def _window_loss_torch(log_a, b, window: objectives.Window):
     formulas of theory.finite_window_loss), differentiable in log_a."""
     import torch  # here, not at the top: reading and verifying references needs no torch
 
-    n, K = window.length, window.K
-    e = formulas.split_power_kernel(log_a, b, n).real  # (n,)
-    e = e - (torch.arange(n) == K).to(torch.float64)  # (n,) error kernel
+    n = window.length
+    e = formulas.split_power_kernel(log_a, b, n).real - torch.from_numpy(window.d)  # (n,) error kernel
     gamma = as_signal(window.rho).autocovariance(np.arange(n))
     gamma_f, omega = (torch.from_numpy(t) for t in formulas.window_terms(gamma, window.t_eval))
-    return formulas.window_loss(e, gamma_f, omega)
+    return formulas.window_loss(e, gamma_f, omega) / window.energy
 
 
 class PolesObjective:
@@ -144,10 +182,8 @@ class PolesObjective:
             return 2.0, np.zeros_like(x)  # float64 cannot evaluate these poles: a wall for the line search
         if isinstance(self.objective, objectives.Window):
             loss = _window_loss_torch(log_a, b, self.objective)
-        elif isinstance(self.objective, objectives.TargetStationary):
-            loss = self.objective.differentiable(a_t, b)
         else:
-            loss = as_signal(self.objective.rho).quadratic_loss(a_t, b, self.K)
+            loss = self.objective.differentiable(a_t, b)
         loss.backward()
         grad = xt.grad.numpy()
         if not (math.isfinite(value) and np.all(np.isfinite(grad))):
@@ -178,6 +214,23 @@ def construction_starts(S: int, K: int, alphas, spacings, pairs: int):
             if pairs == 0:  # real family: the moduli of the construction, as real positive poles
                 a = np.abs(a).astype(complex)
             yield f"construction alpha={alpha:g} spacing={spacing:g}", a
+
+
+def window_grid_start(S: int, K: int, alphas, length: int, pairs: int, target):
+    """(label, poles) of the construction whose phases are spaced 2 pi / (length - K), the lags a window of
+    ``length`` steps holds beyond K (the grid of its scored stretch: t_eval at no burn-in), at the alpha of
+    ``alphas`` with the lowest optimum; None where no alpha can be evaluated. A window's optimum can sit at
+    almost undamped poles on this grid, far from every construction spacing by its starting value: complex,
+    rho = 0, S = 16, K = 128, t_eval = 64 (spacing 4 pi/K) ends at 0.8800594 from it, 0.8817524 from the
+    best construction starts (0.8807967 by an independent multi-start). docs/theory.md section 9."""
+    spacing = 2 * K / (length - K)  # in units of pi/K
+    scored = []
+    for label, a in construction_starts(S, K, alphas, [spacing], pairs):
+        try:
+            scored.append((target.optimum(a)[0], f"window grid: {label}", a))
+        except (FloatingPointError, ValueError):
+            continue
+    return min(scored, key=lambda s: s[0])[1:] if scored else None
 
 
 def random_starts(S: int, K: int, n: int, seed: int, layout: Layout, rho: float):
@@ -227,7 +280,10 @@ def cluster_search(S: int, K: int, rho: float, sizes, window: objectives.Window 
     approaches). A grid scan of one common pole gives the ``CLUSTER_CENTRES`` best local minima; each m
     runs L-BFGS-B over its m poles (finite-difference gradient; m is small) from a narrow and a wide
     spread around each centre. Fewer clusters win ties: more clusters must be lower
-    by more than ``TIE`` (m clusters that merge onto one pole reach the m = 1 value up to rounding)."""
+    by more than ``TIE`` (m clusters that merge onto one pole reach the m = 1 value up to rounding).
+    For a window with S <= ``precise.MAX_S`` the ends are ranked, and the value given, in extended
+    precision (``_precise_ranking``): float64 cannot resolve the Jordan span of slow crowded clusters on a
+    short window. The result's ``float64`` is the float64 value of its poles."""
 
     def poles(p, m):
         counts = np.full(m, S // m) + (np.arange(m) < S % m)
@@ -247,7 +303,7 @@ def cluster_search(S: int, K: int, rho: float, sizes, window: objectives.Window 
     interior = (scan[1:-1] <= scan[:-2]) & (scan[1:-1] <= scan[2:])
     minima = np.flatnonzero(np.concatenate([[scan[0] <= scan[1]], interior, [scan[-1] <= scan[-2]]]))
     centres = grid[minima[np.argsort(scan[minima])][:CLUSTER_CENTRES]]  # the best local minima of one pole
-    best = {"value": math.inf}
+    candidates = []  # (m, value, poles) of every end, m ascending
     for m in sorted(m for m in sizes if m <= S):
         for p0, spread in itertools.product(centres, (0.1, 0.5)):
             x0 = p0 * (1 - spread * (1 - p0) * np.linspace(-1, 1, m))  # m poles spread around the centre
@@ -257,10 +313,35 @@ def cluster_search(S: int, K: int, rho: float, sizes, window: objectives.Window 
             p = np.sort(p)[::-1]  # the larger clusters (when m does not divide S) to the slower poles
             if m > 1 and np.min(-np.diff(p)) < SEPARATION:
                 continue  # clusters that merge are the m - 1 case, and their Jordan value is ill-conditioned
-            if loss(p, m) < best["value"] - TIE:  # scored as stored: the value is that of these very poles
-                best = {"value": loss(p, m), "poles": poles(p, m), "repeated": "jordan",
-                        "start": f"{m} coinciding cluster(s)"}  # fmt: skip
+            value = loss(p, m)  # scored as stored: the value of these very poles
+            candidates.append((m, value, poles(p, m), value))
+    if window is not None and S <= precise.MAX_S:
+        candidates = _precise_ranking(candidates, K, rho, window)
+    best = {"value": math.inf}
+    for m, value, a, float64 in candidates:
+        if value < best["value"] - TIE:
+            best = {"value": value, "poles": a, "repeated": "jordan", "start": f"{m} coinciding cluster(s)",
+                    "float64": float64}  # fmt: skip
     return best
+
+
+PRECISE_FINALISTS = 2  # window cluster ends per m re-scored in extended precision (the best by float64)
+
+
+def _precise_ranking(candidates, K: int, rho: float, window: objectives.Window):
+    """The window cluster ends re-scored in extended precision (``precise_optimum``), the best
+    ``PRECISE_FINALISTS`` of each m by float64. On a short window the Jordan span of slow crowded clusters
+    has directions float64 cannot resolve (singular values below 1e-13 of the largest): its least squares
+    fits rounding noise and lands up to 1e-4 below the optimum of the poles, so it cannot rank them."""
+    spec = {"t_eval": window.t_eval, "burn_in": window.length - K - window.t_eval}
+    out = []
+    for m in sorted({c[0] for c in candidates}):
+        for _, value, a, _ in sorted((c for c in candidates if c[0] == m), key=lambda c: c[1])[:PRECISE_FINALISTS]:
+            try:
+                out.append((m, float(precise_optimum("sampled", a, "jordan", K, rho, spec)), a, value))
+            except precise.PrecisionError:
+                continue
+    return out
 
 
 # -- relocation moves: carry pairs of poles across the circle --------------------------------------
@@ -330,14 +411,12 @@ def search(objective: str, S: int, K: int, rho: float, window=None, family: str 
 
     ``options`` are those of the config's ``theory.reference`` (the schema's defaults fill the rest);
     ``window`` ({"t_eval", "burn_in"}) is the sampled objective's. ``kernel``: a memory kernel other
-    than the shift (``targets.Target``, stationary objective only), with K its lag scale
-    (``targets.scale``); its reference has no cluster closure and no rigorous bound (NaN).
+    than the shift (``targets.Target``; either objective), with K its lag scale (``targets.scale``);
+    its reference has no rigorous bound (NaN, ``bound_note`` says why).
     """
     options = {**config.defaults("theory", "reference"), **options}
     started = time.perf_counter()
-    if kernel is not None and objective != "exact":
-        raise ValueError(f"a memory kernel other than the shift has the stationary objective only, not {objective!r}")
-    target = population(objective, K, rho, window) if kernel is None else objectives.TargetStationary(kernel, rho, K)
+    target = population(objective, K if kernel is None else kernel, rho, window)
     layout = Layout.of(family, S)
     pairs, n_real = layout.n_pairs, layout.n_real
     scored = []
@@ -350,6 +429,10 @@ def search(objective: str, S: int, K: int, rho: float, window=None, family: str 
             continue
     scored.sort(key=lambda s: s[0])
     starts = [(label, a) for _, label, a in scored[: options["construction_starts"]]]
+    if isinstance(target, objectives.Window) and pairs:  # the window's own phase grid, always refined
+        grid = window_grid_start(S, K, options["alphas"], target.length, pairs, target)
+        if grid is not None and not any(np.array_equal(grid[1], a) for _, a in starts):
+            starts.append(grid)
     stationary = lookup(S, K, rho, "exact", family) if objective == "sampled" else None
     if stationary is not None and stationary.get("repeated", "merge") == "merge":  # itself a search result
         starts.append(("the committed stationary reference's poles", _complex(stationary["poles"])))
@@ -383,15 +466,23 @@ def search(objective: str, S: int, K: int, rho: float, window=None, family: str 
     for e in ends:
         e["poles"] = e["f"].poles(e["f"].best[1])
         e["value"], e["certified"] = target.optimum(e["poles"])  # re-scored by the objective itself
-    best.update(zip(["value", "certified"], target.optimum(best["f"].poles(best["f"].best[1]))))
     best["poles"] = best["f"].poles(best["f"].best[1])
     best["grad_norm"] = float(np.linalg.norm(best["f"](best["f"].best[1])[1]))
     best["repeated"] = "merge"
+    float64 = target.optimum(best["poles"])[0]  # the ends' values are float64 too: the basin count's scale
+    best["value"], best["certified"], best["certificate"] = certification(
+        objective, best["poles"], "merge", K, rho, window, float64, kernel
+    )
     if family == "real" and kernel is None:  # the real family's infimum lies where poles coincide
         window_objective = target if isinstance(target, objectives.Window) else None
         clusters = cluster_search(S, K, rho, options["cluster_sizes"], window_objective)
         if clusters["value"] < best["value"]:
-            best.update(clusters, certified=True, grad_norm=np.nan)
+            cluster_float64 = clusters.pop("float64")
+            value, certified, certificate = certification(objective, clusters["poles"], "jordan", K, rho, window,
+                                                          cluster_float64)  # fmt: skip
+            if value < best["value"]:
+                best.update(clusters, value=value, certified=certified, certificate=certificate, grad_norm=np.nan)
+                float64 = cluster_float64
     out = {
         "family": family,
         "real_sign": FAMILIES[family].real_sign,
@@ -402,18 +493,20 @@ def search(objective: str, S: int, K: int, rho: float, window=None, family: str 
         "window": window if objective == "sampled" else None,
         "value": best["value"],
         "certified": best["certified"],
+        "certificate": best["certificate"],
         "poles": [[z.real, z.imag] for z in best["poles"]],
         "repeated": best["repeated"],
         "coinciding": coinciding(best["poles"]),
         "method": METHOD,
         "options": options,
         "n_starts": len(ends),
-        "basins": sum(e["value"] <= best["value"] + BASIN_TOL for e in ends),
+        "basins": sum(e["value"] <= float64 + BASIN_TOL for e in ends),
         "grad_norm": best["grad_norm"],
         "best_start": best["start"],
         "evaluations": sum(e["f"].evaluations for e in ends),
         "kernel": None if kernel is None else kernel.spec,
         "lower_bound": theory.lower_bound(S, K, rho) if kernel is None else math.nan,
+        "lower_bound_note": NO_BOUND if kernel is not None else None,
         "seconds": time.perf_counter() - started,
     }
     if objective == "sampled" and best["repeated"] == "jordan":  # a Jordan chain's value: no diagonal readout
@@ -460,6 +553,17 @@ def verify(ref: dict) -> dict:
             value = theory.optimal_loss(a, ref["K"], ref["rho"], repeated=ref.get("repeated", "merge"))
     except (FloatingPointError, ValueError) as err:
         raise InvalidReference(f"reference {cell_key_of(ref)}: its poles cannot be evaluated ({err})") from None
+    if not abs(value - ref["value"]) <= VERIFY_TOL and len(a) <= precise.MAX_S:
+        # float64 cannot resolve every span (crowded poles on a short window): the stored value is then the
+        # extended-precision one (``certification``), and so is its recomputation
+        try:
+            value = float(precise_optimum(ref["objective"], a, ref.get("repeated") or "merge", ref["K"], ref["rho"],
+                                          ref.get("window")))  # fmt: skip
+        except (precise.PrecisionError, ValueError) as err:
+            raise InvalidReference(
+                f"reference {cell_key_of(ref)}: stored value {ref['value']!r} does not match its poles in float64 "
+                f"({value!r}), and extended precision fails ({err})"
+            ) from None
     if not abs(value - ref["value"]) <= VERIFY_TOL:
         raise InvalidReference(
             f"reference {cell_key_of(ref)}: stored value {ref['value']!r} does not match its poles ({value!r})"
@@ -479,6 +583,9 @@ def _check_claims(ref: dict, a) -> None:
     if ref["objective"] == "sampled" and ref.get("window_rule") != WINDOW_RULE:
         raise InvalidReference(f"reference {key}: claims the window rule {ref.get('window_rule')!r}, "
                                f"not the study's {WINDOW_RULE!r}")  # fmt: skip
+    if ref.get("certified") and (len(a) > precise.MAX_S or not str(ref.get("certificate", "")).startswith("mpmath")):
+        raise InvalidReference(f"reference {key}: claims to be certified without an extended-precision certificate "
+                               f"(S <= {precise.MAX_S}; its certificate: {ref.get('certificate')!r})")  # fmt: skip
     try:
         Layout.of(family, len(a)).check(a, np.zeros_like(a))
     except ValueError as err:

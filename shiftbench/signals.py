@@ -128,18 +128,19 @@ class AR1(StationarySignal):
         geometric = taylor * near + quotient * ~near
         return geometric + r * x ** (K + 1) / (1 - r * x)
 
-    def quadratic_loss(self, a, b, K: int, white_form=None):
+    def quadratic_loss(self, a, b, K: int | None = None, white_form=None, v=None):
         """The same loss with one S x S matrix instead of several (the training hot path).
 
         G = diag(conj w) G0 diag(w) with w = 1/(1 - r a) and G0 = r^2 + (1 - r^2) C, where
         C = 1/(1 - conj(a) a^T) is the white-noise Gram matrix. With beta = w * b:
         b^H G b = r^2 |sum beta|^2 + (1 - r^2) beta^H C beta. Leading (run) axes of ``a`` and ``b``
         give one loss per run (duck-typed: numpy arrays and torch tensors). ``white_form(a, beta)``,
-        if given, computes beta^H C beta (the model passes one with a closed-form gradient).
+        if given, computes beta^H C beta (the model passes one with a closed-form gradient). ``v``, if
+        given, is the cross term of another target than the shift at lag K (``targets.torch_loss``).
         """
         r = self.rho
         beta = b / (1 - r * a)  # (..., S)
-        v = self.cross(a.conj(), K)  # (..., S)
+        v = self.cross(a.conj(), K) if v is None else v  # (..., S)
         return (
             1
             - 2 * (v.conj() * b).sum(-1).real

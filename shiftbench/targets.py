@@ -13,6 +13,7 @@ number ``rho`` means AR(1). Everything is float64 / complex128, numpy + scipy.
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields
@@ -20,11 +21,11 @@ from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
-from scipy.signal import lfilter
+from scipy.signal import fftconvolve, lfilter
 
-from . import formulas, theory
+from . import basis, formulas
+from .formulas import check_poles, check_readout
 from .signals import AR1, as_signal
-from .theory import check_poles, check_readout
 
 TOL = 1e-10  # what ``optimum`` aims its rigorous truncation bound at
 RTOL = 1e-12  # relative accuracy aimed at by the power target's energy and cross term
@@ -126,6 +127,39 @@ class Target(ABC):
         """Bounds on |cross(a, rho) - v| from truncation (0 where cross is exact)."""
         return np.zeros(np.shape(a))
 
+    def outputs(self, x: np.ndarray, t_eval: int) -> np.ndarray:
+        """y*_t = sum_{j<=t} d_j x_{t-j} at the last t_eval steps of each sequence x (n, N): the target,
+        like the model, sees each sequence from its start only (zero initial state). By FFT (float64)."""
+        N = x.shape[-1]
+        y = fftconvolve(x, self.sequence(N)[None, :], axes=-1)[..., :N]
+        return np.ascontiguousarray(y[..., N - t_eval :])
+
+    @property
+    def horizon(self) -> int:
+        """The lags a stored sequence gives the target before its scored steps (sampled objective:
+        sequences of burn_in + horizon + t_eval steps): the last lag of a finite support, else the
+        lag scale (``scale``). The shift's is K, as in the paper's protocol."""
+        last = self.support[1]
+        return int(last) if last is not None else scale(self)
+
+    def torch_cross(self, a, rho):
+        """v_s of ``cross`` as a differentiable torch function of the poles a (..., S) (training and the
+        reference search): sum_k conj(a_s)^k (Gamma d)_k by split powers (``formulas.split_power_kernel``
+        with the roles of poles and lags exchanged), cut at the lag n (a power of two, at least 2048,
+        at most 2^20) where every pole has decayed below 1e-12. Its value is within the poles' tail of
+        the exact ``cross``, which every recorded loss uses; targets with a closed form override it."""
+        import torch
+
+        r = float(a.detach().abs().max())
+        n = 2048 if r < 1e-300 else 2 ** min(20, max(11, math.ceil(math.log2(math.log(1e-12) / math.log(r) + 1))))
+        m = 2 ** (n.bit_length() // 2)  # lag k = j m + i
+        W = torch.from_numpy(_gamma_weights(self, ar1(rho), n).reshape(n // m, m)).to(a.device, a.dtype)  # (J, m)
+        log_x = torch.log(a.conj())[..., None, :]  # (..., 1, S)
+        arange = functools.partial(torch.arange, dtype=torch.float64, device=a.device)
+        inner = torch.exp(arange(m)[:, None] * log_x)  # x^i: (..., m, S)
+        outer = torch.exp(m * arange(n // m)[:, None] * log_x)  # x^(jm): (..., J, S)
+        return (outer * (W @ inner)).sum(-2)  # (..., S)
+
 
 def gamma_times(target, rho, n: int) -> np.ndarray:
     """(Gamma d)_k = sum_j rho^|k - j| d_j for k < n, from d cut at lag n (a causal plus an anti-causal
@@ -133,6 +167,12 @@ def gamma_times(target, rho, n: int) -> np.ndarray:
     rho, d = ar1(rho), as_target(target).sequence(n)
     causal = lfilter([1.0], [1.0, -rho], d)
     return causal + lfilter([1.0], [1.0, -rho], d[::-1])[::-1] - d
+
+
+@lru_cache(maxsize=32)
+def _gamma_weights(target, rho: float, n: int) -> np.ndarray:
+    """(Gamma d)_k, k < n (``gamma_times``), kept for the training steps of one target."""
+    return gamma_times(target, rho, n)
 
 
 def finite_cross(d, a, rho: float) -> np.ndarray:
@@ -185,6 +225,13 @@ class Shift(Target):
 
     def cross(self, a, rho=0.0):
         return AR1(ar1(rho)).cross(np.conj(check_poles(a)), self.K)
+
+    def torch_cross(self, a, rho):
+        return AR1(ar1(rho)).cross(a.conj(), self.K)  # the closed form, duck-typed (``signals.AR1.cross``)
+
+    def outputs(self, x, t_eval):
+        N = x.shape[-1]
+        return x[..., N - t_eval - self.K : N - self.K]  # x_{t-K}, exactly
 
 
 @dataclass(frozen=True)
@@ -458,9 +505,11 @@ def make_target(name: str, **params) -> Target:
 
 
 def as_target(target) -> Target:
-    """A Target as is; a spec dict {"name": ..., parameters} through ``make_target``."""
+    """A Target as is; a spec dict {"name": ..., parameters} through ``make_target``; a lag K as Shift(K)."""
     if isinstance(target, Target):
         return target
+    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+        return Shift(int(target))  # a lag is the shift at that lag
     if isinstance(target, dict) and "name" in target:
         return make_target(**target)
     raise ValueError(f"target must be a Target or a dict with a 'name' key, got {target!r}")
@@ -487,6 +536,16 @@ def loss(a, b, target, rho=0.0) -> float:
     return float(value / E)
 
 
+def torch_loss(a, b, target, rho, white_form=None):
+    """``loss`` as a differentiable torch function of poles and readouts (..., S): one value per leading
+    index. The Gram part is ``signals.AR1.quadratic_loss``'s (``white_form`` as there), the cross term
+    the target's ``torch_cross``; for the shift exactly the closed form of docs/theory.md section 2."""
+    target, rho = as_target(target), ar1(rho)
+    E = target.energy(rho)
+    q = AR1(rho).quadratic_loss(a, b, white_form=white_form, v=target.torch_cross(a, rho))
+    return (q + (E - 1)) / E  # E = 1 for the shift: q itself
+
+
 # ----------------------------------------------------------------------------------------------
 # The optimum for fixed poles
 
@@ -506,28 +565,7 @@ class Optimum:
     length: int
     poles: np.ndarray
     coordinates: np.ndarray
-
-
-def _cascade(p, g):
-    """(f, R, c) for the poles p = (rho, a_1, ..., a_S) and a finite sequence g_0 .. g_{n-1}.
-
-    Takenaka-Malmquist basis psi_j = sqrt(1 - |p_j|^2)/(1 - p_j z) prod_{i<j} (z - conj p_i)/(1 - p_i z)
-    (psi_0 the colouring filter itself), all-pass B = prod_j (z - conj p_j)/(1 - p_j z), impulse
-    response beta. Passing the reversed g (one zero appended) through the conjugate sections gives
-    y_m = sum_i conj(beta_i) g_{n-1-m+i}, so that
-      f_j = <g, psi_j>                  (each before its section: one more first-order filter),
-      R   = sum_{m<n} |y_m|^2          = ||P_{B H^2} g||^2, the energy outside the basis' span,
-      c   = y_n = sum_k g_k conj(beta_{k+1}) = <g, u>,  u = (B - B(0))/z.
-    Exact for the finite g, whatever the poles (no truncation of the basis).
-    """
-    n = g.size
-    y = np.concatenate([g[::-1], [0.0]]).astype(complex)
-    f = np.empty(p.size, dtype=complex)
-    for j, pole in enumerate(p):
-        c = np.conj(pole)
-        f[j] = math.sqrt(1 - abs(pole) ** 2) * lfilter([1.0], [1.0, -c], y[:n])[-1]
-        y = lfilter([-pole, 1.0], [1.0, -c], y)
-    return f, float(np.sum(np.abs(y[:n]) ** 2)), y[n]
+    with_feedthrough: float  # the optimum with a free feed-through d x_t as well (within ``bound`` too)
 
 
 def _shift_matrix(p) -> np.ndarray:
@@ -546,7 +584,7 @@ def optimum(a, target, rho=0.0, tol: float = TOL, n: int | None = None) -> Optim
 
     The coloured target g = d * h is cut at lag n: g = g_n + g_tail. With E_n = |g_n|^2 and
     dE = |g_tail|^2 (``tail_energy``), E L* = R + |c|^2/(1 - |B(0)|^2) + dE - X, where R and c come from
-    ``_cascade`` on g_n and |X| <= 2 sqrt(E_n) e + e^2, e = ||A^n|| |g_tail| (the part of g_tail that
+    ``basis.cascade`` on g_n and |X| <= 2 sqrt(E_n) e + e^2, e = ||A^n|| |g_tail| (the part of g_tail that
     the poles can see). n is the target's own length where its tail is negligible; otherwise (power
     target) the lag where ||A^n||_2 <= tol/8, found by doubling (at most MAX_ROUTE). Pass n to force it.
     """
@@ -564,7 +602,7 @@ def optimum(a, target, rho=0.0, tol: float = TOL, n: int | None = None) -> Optim
     if n < 1:
         raise ValueError(f"n must be a positive integer, got {n}")
     g = target.coloured(rho, n)
-    f, R, c = _cascade(p, g)
+    f, R, c = basis.cascade(p, g)
     with np.errstate(divide="ignore"):
         u2 = -math.expm1(2 * float(np.sum(np.log(np.abs(p)))))  # |u|^2 = 1 - |B(0)|^2
     e_n = float(np.sum(g**2))
@@ -577,7 +615,7 @@ def optimum(a, target, rho=0.0, tol: float = TOL, n: int | None = None) -> Optim
     x = 2 * math.sqrt(e_n) * e + e**2
     value = (R + abs(c) ** 2 / u2 + mid) / (e_n + mid)
     bound = x / e_lo + delta * e_n / e_lo**2
-    return Optimum(float(value), float(bound), n, a, f)
+    return Optimum(float(value), float(bound), n, a, f, float((R + mid) / (e_n + mid)))
 
 
 def _tail_norm(p, n: int) -> float:
@@ -627,8 +665,8 @@ def optimal_loss(a, target, rho=0.0) -> float:
 
 def optimal_readout(a, target, rho=0.0) -> np.ndarray:
     """b*(a) from the coordinates of ``optimum``: the projection w = f - (f.l/|l|^2) conj(l) onto the
-    model class (l the feedthrough functional, ``theory.orthonormal_coordinates``) and the exact partial
-    fractions of ``theory.optimal_readout`` (docs/theory.md section 3). Needs every pole != 0; repeated
+    model class (l the feedthrough functional, ``basis.feedthrough_functional``) and the exact partial
+    fractions (``basis.readout``) (docs/theory.md section 3). Needs every pole != 0; repeated
     poles share their coefficient. For the power target, the readout of the target truncated at
     ``optimum(...).length``."""
     rho = ar1(rho)
@@ -637,8 +675,4 @@ def optimal_readout(a, target, rho=0.0) -> np.ndarray:
     if np.any(a == 0):
         raise ValueError("optimal_readout needs every pole != 0")
     f = optimum(a_all, target, rho).coordinates
-    l = theory.orthonormal_coordinates(a, 1, rho)[1]
-    w = f - np.sum(f * l) / np.sum(np.abs(l) ** 2) * np.conj(l)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        b = (1 / a - rho) / math.sqrt(1 - rho**2) * theory.residues(a, w[1:])
-    return theory.share(b, index)
+    return basis.share(basis.readout(a, f, basis.feedthrough_functional(a, rho), rho), index)

@@ -16,34 +16,14 @@ from functools import lru_cache
 import numpy as np
 from scipy.linalg import cholesky
 from scipy.optimize import brentq, minimize_scalar
-from scipy.signal import fftconvolve, lfilter
+from scipy.signal import fftconvolve
 
-from . import formulas
-from .formulas import window_weights
+from . import basis, formulas
+from .formulas import check_poles, check_readout, window_weights
 from .signals import AR1, as_signal
 
 # ----------------------------------------------------------------------------------------------
 # Input checks: garbage in must not become a plausible-looking number out.
-
-
-def check_poles(a) -> np.ndarray:
-    a = np.asarray(a, dtype=complex)
-    if a.ndim != 1 or a.size == 0:
-        raise ValueError(f"poles must be a non-empty 1-D array, got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError("poles contain NaN or inf")
-    if np.any(np.abs(a) >= 1):
-        raise ValueError(f"poles must lie strictly inside the unit disk; max |a| = {np.abs(a).max():.17g}")
-    return a
-
-
-def check_readout(b, a) -> np.ndarray:
-    b = np.asarray(b, dtype=complex)
-    if b.shape != a.shape:
-        raise ValueError(f"readout shape {b.shape} does not match poles shape {a.shape}")
-    if not np.all(np.isfinite(b)):
-        raise ValueError("readout contains NaN or inf")
-    return b
 
 
 def _check_lag(K) -> int:
@@ -58,6 +38,40 @@ def _check_window(K: int, length: int, t_eval: int):
             f"need 0 < t_eval <= length - K so every scored target x_(t-K) exists; "
             f"got t_eval={t_eval}, length={length}, K={K}"
         )
+
+
+def window_target(target, length: int, t_eval: int) -> np.ndarray:
+    """The window's target kernel d_0 .. d_{length-1}: ``target`` is a lag K (the shift, d = delta_K,
+    every scored step t >= K) or the kernel itself (an array of ``length`` numbers: any memory kernel,
+    ``targets.Target.sequence``), which like the model sees the sequence from its start only."""
+    if np.ndim(target) == 0:
+        K = _check_lag(target)
+        _check_window(K, length, t_eval)
+        d = np.zeros(length)
+        d[K] = 1.0
+        return d
+    d = np.asarray(target, dtype=float)
+    if d.shape != (length,) or not np.all(np.isfinite(d)) or not np.any(d):
+        raise ValueError(f"a window target must be {length} finite numbers, not all 0; got shape {d.shape}")
+    if not 0 < t_eval <= length:
+        raise ValueError(f"need 0 < t_eval <= length; got t_eval={t_eval}, length={length}")
+    return d
+
+
+def window_times(d, rho, t_eval: int) -> np.ndarray:
+    """M d, M_kk' = gamma(k - k') omega_max(k,k') the window's weight matrix (section 4): a sum over the
+    non-zero lags of d (exact for the shift: its one column of M), or M's dense product for a long d."""
+    n, signal = d.size, as_signal(rho)
+    k, omega = np.arange(n), window_weights(n, t_eval)
+    nonzero = np.flatnonzero(d)
+    if nonzero.size > 64:
+        return _window_matrix(signal, n, t_eval) @ d
+    return sum(d[j] * signal.autocovariance(np.abs(k - j)) * omega[np.maximum(k, j)] for j in nonzero)
+
+
+def window_energy(d, rho, t_eval: int) -> float:
+    """d^T M d: the window loss of the zero filter, which normalises every window loss (1 for the shift)."""
+    return float(d @ window_times(d, rho, t_eval))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -114,9 +128,11 @@ def exact_loss(a, b, K: int, rho=0.0) -> float:
     return finite_window_loss(a, b, K, rho, length=n, t_eval=1)
 
 
-def finite_window_loss(a, b, K: int, rho, length: int, t_eval: int) -> float:
-    """Exact expected MSE with zero initial state, averaged over the last ``t_eval`` of ``length`` steps.
+def finite_window_loss(a, b, K, rho, length: int, t_eval: int) -> float:
+    """Exact expected MSE with zero initial state, averaged over the last ``t_eval`` of ``length`` steps,
+    normalised by that of the zero filter (``window_energy``; 1 for the shift).
 
+    ``K``: the lag of the shift, or a target kernel of ``length`` numbers (``window_target``).
     At position t the filter only sees x_0..x_t, so its error kernel is e = c - d truncated at k <= t,
     and L_t = sum_{k,k' <= t} e_k e_k' gamma(k - k'). Adding lag t to the window adds
     e_t^2 + 2 e_t u_t with u_t = sum_{k<t} e_k gamma(t - k), so all L_t come from one causal
@@ -125,59 +141,23 @@ def finite_window_loss(a, b, K: int, rho, length: int, t_eval: int) -> float:
     length = 4096 (no O(n^2) Toeplitz forms). A complex kernel (not conjugate-symmetric) scores
     E|y - x|^2 = E(Re y - x)^2 + E(Im y)^2: its real and imaginary parts add.
     """
-    K = _check_lag(K)
-    _check_window(K, length, t_eval)
-    e = kernel(a, b, length)
-    e[K] -= 1.0
+    d = window_target(K, length, t_eval)
+    e = kernel(a, b, length) - d
     gamma_f, omega = formulas.window_terms(as_signal(rho).autocovariance(np.arange(length)), t_eval)
-    return float(formulas.window_loss(np.stack([e.real, e.imag]), gamma_f, omega).sum())
+    return float(formulas.window_loss(np.stack([e.real, e.imag]), gamma_f, omega).sum()) / window_energy(d, rho, t_eval)
 
 
 # ----------------------------------------------------------------------------------------------
 # Optimal readout for fixed poles
 
 
-def _allpass_impulse(a, n: int) -> np.ndarray:
-    """Impulse response (n taps) of B(z) = prod_s (z - conj a_s)/(1 - a_s z), z the unit delay."""
-    x = np.zeros(n, dtype=complex)
-    x[0] = 1.0
-    for pole in a:
-        x = lfilter([-np.conj(pole), 1.0], [1.0, -pole], x)
-    return x
-
-
 def orthonormal_coordinates(a, K: int, rho: float):
-    """Coordinates (f, l) of the whitened AR(1) problem in the Takenaka-Malmquist basis.
-
-    Basis: poles (rho, a_1, ..., a_S), rho first so psi_0 is the colouring filter itself. f_n is the
-    coordinate of the (coloured) target, l_n the value of the "feedthrough" functional whose kernel
-    is the model class. See docs/theory.md section 3 for the recurrence; every step is one IIR filter.
-    """
+    """Coordinates (f, l) of the whitened AR(1) shift problem in the Takenaka-Malmquist basis of the
+    poles (rho, a_1, ..., a_S): f those of the coloured target (``basis.shift_coordinates``), l the
+    feed-through functional (``basis.feedthrough_functional``). docs/theory.md section 3."""
     if np.any(a == 0):
         raise ValueError("the orthonormal-basis route needs every pole != 0")
-    s2 = np.sqrt(1 - rho**2)
-    # q(z) = sqrt(1 - rho^2) sum_{m<K} rho^{K-1-m} z^m, coefficients in increasing powers of z.
-    r = s2 * rho ** np.arange(K - 1, -1, -1, dtype=float) + 0j
-    f = np.empty(a.size + 1, dtype=complex)
-    f[0] = rho**K
-    t = np.empty(K + 1, dtype=complex)
-    for n, pole in enumerate(a, start=1):
-        c = np.conj(pole)
-        t[:K], t[K] = r, 0.0
-        t[1:] -= pole * r  # r(z) (1 - a z), K + 1 coefficients
-        # Synthetic division by (z - c) from the top: p_{m-1} = t_m + c p_m; what is left is t(c).
-        u = lfilter([1.0], [1.0, -c], t[::-1])
-        r = u[-2::-1]
-        # t(c) = r(c)(1 - |a|^2), and f_n = sqrt(1 - |a|^2) r(c).
-        f[n] = u[-1] / np.sqrt(1 - abs(pole) ** 2)
-    # l_n = -sqrt(1-|a_n|^2) / (sqrt(1-rho^2) a_n) * prod_{j<n} (-1/a_j), kept in logs: only the
-    # direction of l matters, and the raw products overflow when some |a_j| are small.
-    log_l = np.empty(a.size + 1, dtype=complex)
-    log_l[0] = 0.0
-    prefix = np.concatenate([[0.0], np.cumsum(np.log(-1 / a))[:-1]])
-    log_l[1:] = np.log(-np.sqrt(1 - np.abs(a) ** 2) / (s2 * a) + 0j) + prefix
-    l = np.exp(log_l - log_l.real.max())
-    return f, l
+    return basis.shift_coordinates(a, K, rho), basis.feedthrough_functional(a, rho)
 
 
 REPEATED = ("merge", "jordan")
@@ -210,9 +190,8 @@ def optimal_loss(a, K: int, rho=0.0, repeated="merge") -> float:
         G, v = signal.gram_and_cross(a, K)
         return float(1 - np.real(np.vdot(v, np.linalg.lstsq(G, v, rcond=None)[0])))
     if signal.rho == 0.0:
-        return float(np.sum(np.abs(_allpass_impulse(a, K + 1)) ** 2))
-    f, l = orthonormal_coordinates(a, K, signal.rho)
-    return float(1 - np.sum(np.abs(f) ** 2) + abs(np.sum(f * l)) ** 2 / np.sum(np.abs(l) ** 2))
+        return float(np.sum(np.abs(basis.allpass_impulse(a, K + 1)) ** 2))
+    return basis.optimal_loss(*orthonormal_coordinates(a, K, signal.rho))
 
 
 def laguerre_limit(S: int, K: int, rho=0.0) -> tuple[float, float]:
@@ -270,35 +249,7 @@ def optimal_filter(a, K: int, rho=0.0) -> tuple[np.ndarray, float]:
     K = _check_lag(K)
     rho = as_signal(rho).rho
     f, l = orthonormal_coordinates(a, K, rho)
-    fl, ll = np.sum(f * l), np.sum(np.abs(l) ** 2)
-    w = (f - fl / ll * np.conj(l))[1:]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        b = (1 / a - rho) / np.sqrt(1 - rho**2) * residues(a, w)
-    return share(b, index), float(1 - np.sum(np.abs(f) ** 2) + abs(fl) ** 2 / ll)
-
-
-def residues(a, w) -> np.ndarray:
-    """Partial-fraction coefficients r of sum_n w_n phi_n(z) = sum_s r_s / (1 - a_s z) (distinct poles).
-
-    phi_n is the white-noise Takenaka-Malmquist basis of the poles in their order (section 3):
-    r_s = w_s sqrt(1-|a_s|^2) P_s(s) + (z_s - conj a_s) sum_{n>s} w_n sqrt(1-|a_n|^2)/(1 - a_n z_s) P_s(n).
-    """
-    z = 1 / a
-    allpass = (z[:, None] - np.conj(a)[None, :]) / (1 - a[None, :] * z[:, None])  # [s, j]
-    np.fill_diagonal(allpass, 1.0)
-    P = np.cumprod(np.concatenate([np.ones((a.size, 1)), allpass[:, :-1]], axis=1), axis=1)  # prod_{j<n}
-    term = (w * np.sqrt(1 - np.abs(a) ** 2))[None, :] * P
-    cross = (z - np.conj(a))[:, None] / (1 - a[None, :] * z[:, None])
-    np.fill_diagonal(cross, 1.0)
-    return np.sum(np.triu(term * cross), axis=1)
-
-
-def share(b, index) -> np.ndarray:
-    """Readout of every input pole from that of the distinct ones: repeated poles share it equally."""
-    if not np.all(np.isfinite(b)):
-        raise FloatingPointError("optimal readout overflows for these poles (b* exceeds float64 range)")
-    counts = np.bincount(index)
-    return b[index] / counts[index]
+    return basis.share(basis.readout(a, f, l, rho), index), basis.optimal_loss(f, l)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -343,24 +294,13 @@ class WindowOptimum:
         return self.infimum_readout if lower else self.readout
 
 
-def _orthonormal_basis(a, n: int) -> np.ndarray:
-    """(n, S): the white-noise Takenaka-Malmquist basis of the poles, phi_j = sqrt(1-|a_j|^2)
-    (all-pass of a_1..a_{j-1}) / (1 - a_j z), as impulse responses: 2 S first-order IIR filters."""
-    x = np.zeros(n, dtype=complex)
-    x[0] = 1.0
-    columns = []
-    for pole in a:
-        columns.append(np.sqrt(1 - abs(pole) ** 2) * lfilter([1.0], [1.0, -pole], x))
-        x = lfilter([-np.conj(pole), 1.0], [1.0, -pole], x)
-    return np.stack(columns, axis=1)
-
-
-def finite_window_optimum(a, K: int, rho, length: int, t_eval: int) -> WindowOptimum:
+def finite_window_optimum(a, K, rho, length: int, t_eval: int) -> WindowOptimum:
     """min_b of ``finite_window_loss`` for fixed poles, solved in an orthonormal basis (section 4).
 
     In the white-noise Takenaka-Malmquist basis Phi of the poles, the window loss of the kernel
     Phi w is 1 - 2 Re(v^H w) + w^H G w with G = Phi^H M Phi, v = Phi^H m, where
-    M_kk' = gamma(k - k') omega_max(k,k') and m_k = M_kK. G is assembled from one causal
+    M_kk' = gamma(k - k') omega_max(k,k') and m = M d (d = delta_K for the shift, or any target kernel:
+    ``window_target``; every value normalised by d^T M d). G is assembled from one causal
     convolution per basis function (O(S n log n + S^2 n)) and eigen-decomposed; for each relative
     cutoff of WINDOW_CUTOFFS the kept directions give w, its readout by partial fractions, and
     the explicit window loss of that readout. The lowest explicit loss is returned.
@@ -369,21 +309,20 @@ def finite_window_optimum(a, K: int, rho, length: int, t_eval: int) -> WindowOpt
     if np.any(a_all == 0):
         raise ValueError("the orthonormal-basis route needs every pole != 0")
     a, index = formulas.distinct(a_all)
-    K = _check_lag(K)
-    _check_window(K, length, t_eval)
+    d = window_target(K, length, t_eval)
     signal = as_signal(rho)
-    phi = _orthonormal_basis(a, length)
+    energy = window_energy(d, signal, t_eval)
+    phi = basis.orthonormal_basis(a, length)
     omega = window_weights(length, t_eval)[:, None]
     gamma = signal.autocovariance(np.arange(length))
     u = fftconvolve(phi, np.concatenate([[0.0], gamma[1:]])[:, None], axes=0)[:length]
     weighted = omega * phi
     cross = u.conj().T @ weighted
     G = gamma[0] * (phi.conj().T @ weighted) + cross + cross.conj().T
-    k = np.arange(length)
-    v = phi.conj().T @ (gamma[np.abs(k - K)] * omega[np.maximum(k, K), 0])
-    infimum, w_ls = _window_least_squares(phi, K, signal, length, t_eval)
+    v = phi.conj().T @ window_times(d, signal, t_eval)
+    infimum, w_ls = _window_least_squares(phi, d, signal, t_eval)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        b_ls = residues(a, w_ls)
+        b_ls = basis.residues(a, w_ls)
     b_ls = b_ls[index] / np.bincount(index)[index]  # share, keeping inf where it overflows
     lam, Q = np.linalg.eigh(G)
     coords = Q.conj().T @ v
@@ -392,13 +331,13 @@ def finite_window_optimum(a, K: int, rho, length: int, t_eval: int) -> WindowOpt
     for cutoff in WINDOW_CUTOFFS:
         keep = lam > cutoff * lam[-1]
         w = Q[:, keep] @ (coords[keep] / lam[keep])
-        quadratic = float(1 - np.sum(np.abs(coords[keep]) ** 2 / lam[keep]))
+        quadratic = float(1 - np.sum(np.abs(coords[keep]) ** 2 / lam[keep]) / energy)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            b = residues(a, w)
+            b = basis.residues(a, w)
         if not np.all(np.isfinite(b)) or 1e-16 * np.abs(b).sum() > 1e-7:
             continue  # the kernel of such a readout cannot be evaluated in float64 (see exact_loss)
-        b = share(b, index)
-        loss = finite_window_loss(a_all, b, K, signal, length, t_eval)
+        b = basis.share(b, index)
+        loss = finite_window_loss(a_all, b, d, signal, length, t_eval)
         if best is None or loss < best.loss:
             certified = bool(keep.all() and rcond >= WINDOW_CERTIFIED_RCOND and abs(loss - quadratic) <= 1e-9)
             best = WindowOptimum(loss, b, quadratic, rcond, certified, infimum, b_ls)
@@ -411,45 +350,50 @@ def finite_window_optimum(a, K: int, rho, length: int, t_eval: int) -> WindowOpt
 
 
 @lru_cache(maxsize=4)
-def _window_factor(signal, length: int, t_eval: int) -> np.ndarray:
-    """Upper Cholesky factor U of the window's weight matrix M_kk' = gamma(k - k') omega_max(k,k'):
-    the window loss of an error kernel e is |U e|^2 (section 4). O(n^3) once per window."""
+def _window_matrix(signal, length: int, t_eval: int) -> np.ndarray:
+    """The window's weight matrix M_kk' = gamma(k - k') omega_max(k,k') (section 4), dense."""
     k = np.arange(length)
     gamma = signal.autocovariance(k)
-    M = gamma[np.abs(k[:, None] - k[None, :])] * window_weights(length, t_eval)[np.maximum.outer(k, k)]
-    return cholesky(M, lower=False)
+    return gamma[np.abs(k[:, None] - k[None, :])] * window_weights(length, t_eval)[np.maximum.outer(k, k)]
 
 
-def _window_least_squares(phi, K: int, signal, length: int, t_eval: int) -> tuple[float, np.ndarray]:
-    """(min_w |U (phi w - delta_K)|^2, w): the window's infimum over every readout of the span of the
-    basis phi (n, S), by a dense least-squares solve (numpy's SVD): the residual is computed from w,
-    which is moderate in an orthonormal basis, so it stays accurate where the readout does not."""
-    U = _window_factor(signal, length, t_eval)
-    A, y = U @ phi, U[:, K]  # (n, S), (n,)
+@lru_cache(maxsize=4)
+def _window_factor(signal, length: int, t_eval: int) -> np.ndarray:
+    """Upper Cholesky factor U of the window's weight matrix M (``_window_matrix``): the window loss of
+    an error kernel e is |U e|^2 (section 4). O(n^3) once per window."""
+    return cholesky(_window_matrix(signal, length, t_eval), lower=False)
+
+
+def _window_least_squares(phi, d, signal, t_eval: int) -> tuple[float, np.ndarray]:
+    """(min_w |U (phi w - d)|^2 / |U d|^2, w): the window's infimum over every readout of the span of
+    the basis phi (n, S), by a dense least-squares solve (numpy's SVD): the residual is computed from
+    w, which is moderate in an orthonormal basis, so it stays accurate where the readout does not."""
+    U = _window_factor(signal, d.size, t_eval)
+    A, y = U @ phi, U @ d  # (n, S), (n,)
     w = np.linalg.lstsq(A, y.astype(complex), rcond=None)[0]
     r = A @ w - y
-    return float(np.vdot(r, r).real), w
+    return float(np.vdot(r, r).real) / window_energy(d, signal, t_eval), w
 
 
-def window_jordan_infimum(a, K: int, rho, length: int, t_eval: int) -> float:
+def window_jordan_infimum(a, K, rho, length: int, t_eval: int) -> float:
     """The window infimum over the span that repeated poles reach as a Jordan chain (the span of
     k^j a^k, j < multiplicity): the Takenaka-Malmquist basis of the poles as they are, unmerged (it
     holds that span), and the dense least squares of ``finite_window_optimum``'s infimum. The real
-    family's closure at coinciding poles, for a window (docs/theory.md section 11)."""
+    family's closure at coinciding poles, for a window (docs/theory.md section 11). ``K``: the shift's
+    lag or a target kernel (``window_target``)."""
     a = check_poles(a)
     if np.any(a == 0):
         raise ValueError("the orthonormal-basis route needs every pole != 0")
-    K = _check_lag(K)
-    _check_window(K, length, t_eval)
-    return _window_least_squares(_orthonormal_basis(a, length), K, as_signal(rho), length, t_eval)[0]
+    d = window_target(K, length, t_eval)
+    return _window_least_squares(basis.orthonormal_basis(a, length), d, as_signal(rho), t_eval)[0]
 
 
-def finite_window_optimal_loss(a, K: int, rho, length: int, t_eval: int) -> float:
+def finite_window_optimal_loss(a, K, rho, length: int, t_eval: int) -> float:
     """The window optimum of the poles: the infimum over readouts (``WindowOptimum.value``)."""
     return finite_window_optimum(a, K, rho, length, t_eval).value
 
 
-def finite_window_optimal_readout(a, K: int, rho, length: int, t_eval: int) -> np.ndarray:
+def finite_window_optimal_readout(a, K, rho, length: int, t_eval: int) -> np.ndarray:
     """The best readout found for ``finite_window_loss`` with these poles whose kernel float64 evaluates
     (``finite_window_optimum``); FloatingPointError where there is none."""
     b = finite_window_optimum(a, K, rho, length, t_eval).readout

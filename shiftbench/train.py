@@ -1,4 +1,5 @@
-"""Training linear RNNs on the shift-K task: a run's spec, its objective and method, its record.
+"""Training linear RNNs on a memory target (the shift-K task or any kernel of ``targets``): a run's
+spec, its objective and method, its record.
 
 The runs of a job that differ only in seed and learning rate are trained as one batched model
 (``train_runs``): poles and readouts stacked on a leading run axis, one kernel build, convolution and
@@ -23,7 +24,7 @@ import numpy as np
 import scipy.fft
 import torch
 
-from . import config, inits, objectives, projection, theory
+from . import config, inits, objectives, projection, targets, theory
 from .layout import FAMILIES, PARAMETERISATIONS
 from .methods import METHODS
 from .model import LinearRNN
@@ -44,11 +45,14 @@ class RunSpec:
     The options of the config's ``train`` section appear here under the same names, with the schema's
     defaults (its sweeps ``seeds``, ``lr`` and ``methods`` as the single ``seed``, ``lr`` and
     ``method``); a test holds the two in step. ``init``, ``readout``, ``init_params`` and ``family`` are
-    those of the init variant. The readout rule ``optimal`` is the stationary b*(a).
+    those of the init variant. The readout rule ``optimal`` is the stationary b*(a). ``target_spec``:
+    the memory kernel trained on (``targets.make_target``'s spec); None is the shift at lag K. With a
+    target, K is its lag scale (``targets.scale``: what inits place their poles for).
     """
 
     S: int
     K: int
+    target_spec: dict | None = None
     rho: float
     init: str
     readout: str = config.defaults("inits", "variant")["readout"]
@@ -95,10 +99,16 @@ class RunSpec:
                 f"{config.projected_objectives()}, not {self.objective!r}"
             )
         inits.check_init(self.init, self.readout, self.init_params, self.family, self.parameterisation)
+        if self.target_spec is not None and targets.scale(self.target()) != self.K:
+            raise ValueError(f"K must be the target's lag scale {targets.scale(self.target())}, got {self.K}")
+
+    def target(self) -> targets.Target:
+        """The run's target: ``target_spec``'s kernel, or the shift at lag K."""
+        return targets.Shift(self.K) if self.target_spec is None else targets.as_target(self.target_spec)
 
     def population(self):
-        """The population loss of the run's objective (``objectives.population``)."""
-        return objectives.population(self.objective, self.K, self.rho, self.t_eval, self.burn_in)
+        """The population loss of the run's objective for its target (``objectives.population``)."""
+        return objectives.population(self.objective, self.target(), self.rho, self.t_eval, self.burn_in)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -109,42 +119,39 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def shift_targets(x: torch.Tensor, K: int, t_eval: int):
-    """(inputs, targets) of the paper's protocol: score the last t_eval steps against x_{t-K}."""
-    N = x.shape[-1]
-    return x, x[..., N - t_eval - K : N - K]
-
-
-def sampled_mse(model: LinearRNN, x: torch.Tensor, K: int, t_eval: int) -> torch.Tensor:
-    """The MSE of a one-run model on sequences x (..., N): the last t_eval steps against x_{t-K}."""
-    inputs, targets = shift_targets(x, K, t_eval)
-    return ((model(inputs)[..., -t_eval:] - targets) ** 2).mean()
+def sampled_mse(model: LinearRNN, x: torch.Tensor, target, t_eval: int) -> torch.Tensor:
+    """The MSE of a one-run model on sequences x (..., N): its last t_eval outputs against the target's
+    (``targets.Target.outputs``; a lag K is the shift: x_{t-K}), not normalised."""
+    y = torch.from_numpy(targets.as_target(target).outputs(x.cpu().numpy(), t_eval)).to(x.device)
+    return ((model(x)[..., -t_eval:] - y) ** 2).mean()
 
 
 class Sequences:
-    """A stored set of sequences (n, N), transformed once: their spectra and their targets.
+    """A stored set of sequences (n, N), transformed once: their spectra and the target's outputs.
 
     Only the last t_eval outputs are scored, so the FFT needs n_fft >= N + t_eval - 1 points, not 2N
-    (``LinearRNN.convolve``); ``scipy.fft.next_fast_len`` rounds it up to a fast size.
+    (``LinearRNN.convolve``); ``scipy.fft.next_fast_len`` rounds it up to a fast size. The MSE is
+    divided by the zero filter's window loss (``objectives.Window.energy``, 1 for the shift), as the
+    objective's own loss is: its expectation is the window loss.
     """
 
-    def __init__(self, x: np.ndarray, K: int, t_eval: int, device):
-        x = torch.from_numpy(x).to(device)  # (n, N)
-        self.n, self.N, self.t_eval = x.shape[0], x.shape[1], t_eval
+    def __init__(self, x: np.ndarray, window: objectives.Window, device):
+        t_eval = window.t_eval
+        self.n, self.N, self.t_eval, self.energy = x.shape[0], x.shape[1], t_eval, window.energy
         self.n_fft = scipy.fft.next_fast_len(self.N + t_eval, real=True)
-        self.spectra = torch.fft.rfft(x, n=self.n_fft)  # (n, F)
-        self.targets = shift_targets(x, K, t_eval)[1]  # (n, t_eval)
+        self.spectra = torch.fft.rfft(torch.from_numpy(x).to(device), n=self.n_fft)  # (n, F)
+        self.targets = torch.from_numpy(window.target.outputs(x, t_eval)).to(device)  # (n, t_eval)
 
     def mse(self, model: LinearRNN, idx: torch.Tensor) -> torch.Tensor:
         """Each run's MSE on its own minibatch: idx (R, B) indexes sequences -> (R,)."""
         y = model.convolve(self.spectra[idx], self.N, self.n_fft)[..., -self.t_eval :]  # (R, B, t_eval)
-        return ((y - self.targets[idx]) ** 2).mean((-2, -1))
+        return ((y - self.targets[idx]) ** 2).mean((-2, -1)) / self.energy
 
     def run_mse(self, model: LinearRNN, r: int) -> float:
         """Run r's MSE over every sequence (one run at a time keeps the memory at one run's)."""
         C = torch.fft.rfft(model.run_kernels(self.N)[r], n=self.n_fft)  # (F,)
         y = torch.fft.irfft(self.spectra * C, n=self.n_fft)[:, self.N - self.t_eval : self.N]  # (n, t_eval)
-        return float(((y - self.targets) ** 2).mean())
+        return float(((y - self.targets) ** 2).mean()) / self.energy
 
 
 class RunAdam:
@@ -254,8 +261,9 @@ def _initial(spec: RunSpec, objective, stationary, record: dict, known: dict):
     deterministic init, in seed) start from the same filter, and its window optimum costs ~0.4 s at
     S = 250, n = 2250.
     """
+    target = None if spec.target_spec is None else spec.target()  # None: the shift at K
     a0, b0 = inits.initialise(
-        spec.init, spec.S, spec.K, spec.seed, spec.readout, spec.rho, spec.family, **spec.init_params
+        spec.init, spec.S, spec.K, spec.seed, spec.readout, spec.rho, spec.family, target, **spec.init_params
     )
     key = (a0.tobytes(), b0.tobytes())
     if key not in known:
@@ -264,7 +272,7 @@ def _initial(spec: RunSpec, objective, stationary, record: dict, known: dict):
             "initial_objective_loss": loss,
             "initial_stationary_loss": loss if objective == stationary else stationary.loss(a0, b0),
             "initial_optimal_loss": _optimum(objective, a0)[0],
-            "initial_filter_width": theory.filter_width(theory.kernel(a0, b0, 2 * spec.K), spec.K),
+            "initial_filter_width": _width(a0, b0, spec),
         }
     record.update(known[key])
     log_dt = None
@@ -273,13 +281,20 @@ def _initial(spec: RunSpec, objective, stationary, record: dict, known: dict):
     return a0, b0, log_dt
 
 
+def _width(a, b, spec: RunSpec) -> float:
+    """The filter's width around the target's centre lag (``theory.filter_width``): the shift's and the
+    bump's K; NaN for a target without one (exp, power)."""
+    centre = getattr(spec.target(), "K", None)
+    return math.nan if centre is None else theory.filter_width(theory.kernel(a, b, 2 * centre), centre)
+
+
 def _train_batch(specs, train_x, test_x) -> list[dict]:
     """Train runs of one batch key as one model of R runs (a run whose init fails is left out)."""
     start = time.perf_counter()
     spec = specs[0]
     if OBJECTIVES[spec.objective].sequences and train_x is None:
         raise ValueError(f"objective {spec.objective!r} needs training sequences")
-    objective, stationary = spec.population(), objectives.Stationary(spec.K, spec.rho)
+    objective, stationary = spec.population(), objectives.Stationary(spec.target(), spec.rho)
     records = [_new_record(s) for s in specs]
     starts, members, known = [], [], {}
     for i, (s, rec) in enumerate(zip(specs, records)):
@@ -295,8 +310,8 @@ def _train_batch(specs, train_x, test_x) -> list[dict]:
             a0, b0, log_dt = a0[0], b0[0], None if log_dt is None else log_dt[0]
         device = resolve_device(spec.device)
         model = LinearRNN(a0, b0, spec.family, spec.parameterisation, log_dt).to(device)  # R = len(members)
-        train = None if train_x is None else Sequences(train_x, spec.K, spec.t_eval, device)
-        test = None if test_x is None else Sequences(test_x, spec.K, spec.t_eval, device)
+        train = None if train_x is None else Sequences(train_x, objective, device)
+        test = None if test_x is None else Sequences(test_x, objective, device)
         batch = [specs[i] for i in members]
         recs = [records[i] for i in members]
         if METHODS[spec.method].projected:
@@ -335,8 +350,7 @@ def _fit_projected(model: LinearRNN, spec: RunSpec, objective, stationary, recor
     try:
         projection.fit(
             model,
-            spec.K,
-            spec.rho,
+            objective,
             spec.steps,
             spec.lr,
             spec.schedule == "cosine",
@@ -418,14 +432,15 @@ def _final_metrics(model: LinearRNN, r: int, spec: RunSpec, objective, train, te
     a, b = np.atleast_2d(model.poles())[r], np.atleast_2d(model.readout())[r]
     optimum, certified = _optimum(objective, a)
     loss = objective.loss(a, b)
-    same = objective == objectives.Stationary(spec.K, spec.rho)  # the exact objective: computed once
+    stationary = objectives.Stationary(spec.target(), spec.rho)
+    same = objective == stationary  # the exact objective: computed once
     out = {
         "objective_loss": loss,
         "objective_optimal_loss": optimum,
         "objective_optimal_certified": certified,
-        "stationary_loss": loss if same else theory.exact_loss(a, b, spec.K, spec.rho),
-        "stationary_optimal_loss": optimum if same else theory.optimal_loss(a, spec.K, spec.rho),
-        "filter_width": theory.filter_width(theory.kernel(a, b, 2 * spec.K), spec.K),
+        "stationary_loss": loss if same else stationary.loss(a, b),
+        "stationary_optimal_loss": optimum if same else stationary.optimum(a)[0],
+        "filter_width": _width(a, b, spec),
         "learned_poles": [[z.real, z.imag] for z in a],
         "learned_readout": [[z.real, z.imag] for z in b],
     }

@@ -70,9 +70,10 @@ def tiny_run(tmp_path_factory):
 @pytest.fixture
 def scratch_registries():
     """Every registry as it is, restored in place after the test: a test may register toy entries."""
-    from shiftbench import config, inits, layout, methods, objectives
+    from shiftbench import config, inits, layout, methods, objectives, targets
 
     registries = [
+        targets.TARGETS,
         layout.FAMILIES,
         layout.PARAMETERISATIONS,
         methods.METHODS,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from shiftbench import signals, train
+from shiftbench import objectives, signals, train
 from shiftbench.model import LinearRNN
 
 # Reassociation only (a batched matrix product, sums over a run axis): float64 rounding, amplified by
@@ -121,12 +121,14 @@ def test_batched_losses_are_each_runs_own():
     b = np.concatenate([bp, bp.conj(), rng.standard_normal((R, 1))], 1)
     m = LinearRNN(a, b)
     x = torch.from_numpy(rng.standard_normal((R, 5, 40)))
-    y, exact, window = m(x), m.exact_loss(K, rho), m.window_loss(K, rho, 40, 16)
+    y, exact, window = m(x), m.exact_loss(K, rho), objectives.Window(K, rho, 40, 16).torch_loss(m)
     for r in range(R):
         one = LinearRNN(a[r], b[r])
         np.testing.assert_allclose(y[r].detach(), one(x[r]).detach(), atol=1e-12)
         np.testing.assert_allclose(exact[r].item(), one.exact_loss(K, rho).item(), rtol=1e-13)
-        np.testing.assert_allclose(window[r].item(), one.window_loss(K, rho, 40, 16).item(), rtol=1e-13)
+        np.testing.assert_allclose(
+            window[r].item(), objectives.Window(K, rho, 40, 16).torch_loss(one).item(), rtol=1e-13
+        )
 
 
 def test_white_form_gradient_is_torchs():
@@ -159,7 +161,11 @@ def test_batched_step_on_cpu_equals_the_step_on_the_auto_device(objective):
         m = LinearRNN(a, b).to(dev)
         opt = train.RunAdam(m.parameters(), torch.tensor([1e-3, 1e-2, 1e-1], dtype=torch.float64, device=dev))
         idx = torch.tensor([[0, 1, 2, 3], [4, 5, 6, 7], [0, 2, 4, 6]], device=dev)
-        loss = m.exact_loss(12, 0.6) if objective == "exact" else train.Sequences(x, 12, 16, dev).mse(m, idx)
+        loss = (
+            m.exact_loss(12, 0.6)
+            if objective == "exact"
+            else train.Sequences(x, objectives.Window(12, 0.6, 40, 16), dev).mse(m, idx)
+        )
         loss.sum().backward()
         opt.step(1.0, torch.ones(3, dtype=torch.bool, device=dev))
         out[str(dev)] = loss.detach().cpu().numpy(), m.poles(), m.readout()
@@ -179,11 +185,11 @@ def test_a_run_its_seed_cannot_change_is_trained_once():
     }
     train_opts = {"seeds": [0, 1, 2], "lr": [0.01, 0.03], "methods": ["joint", "projected"], "steps": 5}
     job = {"S": 4, "rho": 0.5, "Ks": [8], "variants": variants, "t_eval": 16, "burn_in": 0}
-    runs = jobs.run_specs({**job, "objective": "exact", "train": train_opts})[8]
+    runs = jobs.run_specs({**job, "objective": "exact", "train": train_opts})[0]
     for variant, n in [("uncertainty", 1), ("lru-ring", 3)]:
         mine = [(s, once) for v, s, once in runs if v == variant]
         assert len(mine) == n * 2 * 2  # seeds x lrs x methods
         assert all(once == (n == 1) for _, once in mine)
         assert {s.seed for s, _ in mine} == ({0} if n == 1 else {0, 1, 2})
-    sampled = jobs.run_specs({**job, "objective": "sampled", "train": {**train_opts, "methods": ["joint"]}})[8]
+    sampled = jobs.run_specs({**job, "objective": "sampled", "train": {**train_opts, "methods": ["joint"]}})[0]
     assert len(sampled) == 2 * 3 * 2 and not any(once for _, _, once in sampled)

@@ -5,12 +5,15 @@ the S4D test evaluates s4d.py's kernel formula (state-spaces/s4, models/s4/s4d.p
 writes it. Losses are checked against a dense truncated double sum sum_{k,k'} e_k e_k' rho^|k-k'|.
 """
 
+import json
 import logging
 import math
 import subprocess
 import sys
+from fractions import Fraction
 
 import dense
+from conftest import REPO
 import numpy as np
 import pandas as pd
 import pytest
@@ -168,7 +171,14 @@ def test_construction_with_optimal_readout_recovers_all_of_its_poles(rho):
     (row,) = evaluate.evaluate(layer, [K], [rho]).itertuples()
     assert row.loss == pytest.approx(row.optimal_loss, abs=1e-10)
     assert row.recovered_own == pytest.approx(1.0, abs=1e-9)
-    assert row.lower_bound == theory.lower_bound(S, K, rho)
+    # the rigorous bound, in exact rational arithmetic from its statement (docs/theory.md section 5): white noise
+    # 1 - S/(K + 1), AR(1) 1 - (S + 1)/(K + 1) (1 + rho)/(1 - rho), clipped at 0 (16/65 and 17/65 * 3 here)
+    r = Fraction(rho).limit_denominator(100)
+    bound = 1 - Fraction(S, K + 1) if rho == 0 else 1 - Fraction(S + 1, K + 1) * (1 + r) / (1 - r)
+    assert row.lower_bound == pytest.approx(float(max(bound, Fraction(0))), abs=1e-15)
+    assert {0.0: 49 / 65, 0.5: 14 / 65, 0.9: 0.0}[rho] == pytest.approx(row.lower_bound, abs=1e-15)
+    # and a bound: below the dense least-squares optimum of these poles (another route than optimal_loss)
+    assert row.lower_bound <= dense.stationary_loss(a, dense.optimal_readout(a, K, rho), K, rho)
     # no reference is committed at S = 16: the columns that need one are NaN, the others are not
     assert np.isnan(row.reference) and np.isnan(row.recovered) and np.isfinite(row.loss)
     # The paper's own readout is not optimal for its poles: less than 1.
@@ -187,12 +197,32 @@ def test_a_layer_at_a_committed_cell_is_set_against_its_reference(rho):
     a = np.array([complex(*z) for z in ref["poles"]])
     (row,) = evaluate.evaluate(readers.make_layer(a, theory.optimal_readout(a, K, rho), source="ref"), [K], [rho])\
         .itertuples()  # fmt: skip
-    assert row.reference == ref["value"] and row.recovered_optimal == pytest.approx(1.0, abs=1e-9)
+    # the committed file itself, read as JSON (not through reference.lookup, which evaluate calls), and its value
+    # recomputed from its poles by the dense route: e^T T e of the long truncated kernel of (a, b*(a))
+    committed = json.loads((REPO / "shiftbench" / "references" / f"complex_exact_rho{rho:g}_S250_K250.json").read_text())
+    assert row.reference == committed["value"] and committed["family"] == "complex" and committed["S"] == S
+    assert dense.stationary_loss(a, theory.optimal_readout(a, K, rho), K, rho) == pytest.approx(row.reference, abs=1e-12)
+    assert row.recovered_optimal == pytest.approx(1.0, abs=1e-9)
     c, b = theory.construction(S, K)  # the paper's filter: its readout is not the optimum of its poles
     (row,) = evaluate.evaluate(readers.make_layer(c, b, source="c"), [K], [rho]).itertuples()
     loss = dense.stationary_loss(c, b, K, rho)  # by another route: e^T T e on the long truncated kernel
     assert row.loss == pytest.approx(loss, abs=1e-10) and row.optimal_loss < loss - 1e-4
     assert row.recovered == pytest.approx((1 - loss) / (1 - ref["value"]), rel=1e-9) and row.recovered < 1
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.7])
+def test_a_real_layer_is_set_against_the_real_family_reference(rho):
+    """S = 250 real positive poles (a ladder of decay rates): the reference column is the committed real-family
+    file's value, read here as JSON, not the complex family's."""
+    S = K = 250
+    a = np.exp(-np.geomspace(0.05 / K, 8.0 / K, S)).astype(complex)
+    (row,) = evaluate.evaluate(readers.make_layer(a, np.full(S, 1e-3 + 0j), source="ladder"), [K], [rho]).itertuples()
+    assert row.family == "real"
+    files = REPO / "shiftbench" / "references"
+    real = json.loads((files / f"real_exact_rho{rho:g}_S250_K250.json").read_text())["value"]
+    complex_ = json.loads((files / f"complex_exact_rho{rho:g}_S250_K250.json").read_text())["value"]
+    assert row.reference == real and real != complex_
+    assert row.recovered == pytest.approx((1 - row.loss) / (1 - real), rel=1e-12)
 
 
 @pytest.mark.parametrize("rho", RHOS)

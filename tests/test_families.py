@@ -10,7 +10,7 @@ import yaml
 from conftest import TINY
 from scipy.special import comb
 
-from shiftbench import inits, jobs, layout, model, projection, theory, train
+from shiftbench import inits, jobs, layout, model, objectives, projection, theory, train
 from shiftbench.config import ConfigError, load_config
 from shiftbench.layout import Layout
 
@@ -92,7 +92,9 @@ def test_every_combination_matches_theory_and_its_gradient_finite_differences(fa
     m.layout.check(a, b)
     K, rho, n, T = 12, 0.6, 30, 9
     assert m.exact_loss(K, rho).item() == pytest.approx(theory.exact_loss(a, b, K, rho), abs=1e-12)
-    assert m.window_loss(K, rho, n, T).item() == pytest.approx(theory.finite_window_loss(a, b, K, rho, n, T), abs=1e-12)
+    assert objectives.Window(K, rho, n, T).torch_loss(m).item() == pytest.approx(
+        theory.finite_window_loss(a, b, K, rho, n, T), abs=1e-12
+    )
     np.testing.assert_allclose(m.kernel(50).detach().numpy(), theory.kernel(a, b, 50).real, atol=1e-13)
     m.exact_loss(K, rho).backward()
     h = 1e-6
@@ -149,7 +151,9 @@ def test_zoh_trains_in_both_families(family):
 
     m = build(family, "zoh", S=6, K=K)
     before = theory.optimal_loss(m.poles(), K, rho)
-    projection.fit(m, K, rho, steps=30, lr=0.02, moves=True)  # the real family has no pairs: no moves
+    projection.fit(
+        m, objectives.Stationary(K, rho), steps=30, lr=0.02, moves=True
+    )  # the real family has no pairs: no moves
     assert theory.optimal_loss(m.poles(), K, rho) < before - 1e-4
     np.testing.assert_allclose(m.readout(), theory.optimal_readout(m.poles(), K, rho), rtol=1e-9, atol=1e-12)
 
@@ -160,7 +164,9 @@ def test_projected_training_of_real_poles_lowers_the_optimal_loss(moves):
     a, _ = inits.initialise("real-ring", 5, K, 0, "zero", family="real")
     m = model.LinearRNN(a, np.zeros(5), "real")
     curve = []
-    projection.fit(m, K, rho, steps=40, log=lambda step, loss: curve.append(loss), log_every=10, moves=moves)
+    projection.fit(
+        m, objectives.Stationary(K, rho), steps=40, log=lambda step, loss: curve.append(loss), log_every=10, moves=moves
+    )
     assert curve[-1] < curve[0] - 1e-3
     assert np.all(m.poles().imag == 0) and np.all(np.abs(m.poles()) < 1)
 
@@ -278,7 +284,7 @@ def test_config_accepts_real_and_zoh_blocks_and_jobs_pass_them_on():
     assert cfg["inits"]["uncertainty"]["family"] == "complex" and cfg["train"]["parameterisation"] == "exp-exp"
     job = {"S": 4, "rho": 0.7, "objective": "exact", "Ks": [8], "variants": {"mamba": cfg["inits"]["mamba"]},
            "t_eval": 16, "burn_in": 0, "train": {**cfg["train"], **cfg["blocks"]["zoh"]["train"]}}  # fmt: skip
-    specs = jobs.run_specs(job)[8]
+    specs = jobs.run_specs(job)[0]
     assert {(v, s.family, s.parameterisation) for v, s, _ in specs} == {("mamba", "real", "zoh")}
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from shiftbench import inits, model, theory
+from shiftbench import inits, model, objectives, theory
 
 
 @pytest.mark.parametrize("S", [1, 6, 7])
@@ -102,7 +102,7 @@ def test_window_loss_matches_theory_and_its_gradient_finite_differences(rho):
     a, b = inits.initialise("lru-ring", 5, 12, seed=4, readout="random", r_min=0.6, r_max=0.95)
     m = model.LinearRNN(a, 5 * b)
     K, n, T = 12, 30, 9
-    loss = m.window_loss(K, rho, n, T)
+    loss = objectives.Window(K, rho, n, T).torch_loss(m)
     assert loss.item() == pytest.approx(theory.finite_window_loss(a, 5 * b, K, rho, n, T), rel=1e-12)
     loss.backward()
     h = 1e-6

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from shiftbench import inits, projection, theory
+from shiftbench import inits, objectives, projection, theory
 from shiftbench.model import LinearRNN
 
 
@@ -17,7 +17,7 @@ def poles(S, K, seed=0):
 def test_gradient_with_the_readout_held_at_its_optimum_is_that_of_the_optimal_loss(rho):
     """Envelope theorem: d/dx L(a(x), b*) at fixed b* equals d/dx L*(a(x)), checked by central differences."""
     a = poles(7, 20, seed=1)
-    f = projection.PolesLoss(LinearRNN(a, np.zeros(7)), 20, rho)
+    f = projection.PolesLoss(LinearRNN(a, np.zeros(7)), objectives.Stationary(20, rho))
     x = f.get()
     L, g = f(x)
     assert L == pytest.approx(theory.optimal_loss(a, 20, rho), abs=1e-12)
@@ -38,12 +38,12 @@ def test_removal_order_by_schur_complements_matches_removing_each_pair(rho):
     h = S // 2
     base = theory.optimal_loss(a, K, rho)
     rise = [theory.optimal_loss(np.delete(a, [j, j + h]), K, rho) - base for j in range(h)]
-    assert projection.removal_order(a, K, rho, 1) == [int(np.argmin(rise))]
+    assert projection.removal_order(a, objectives.Stationary(K, rho), 1) == [int(np.argmin(rise))]
     # and the second given the first, again by direct recomputation
     first = int(np.argmin(rise))
     rest = [j for j in range(h) if j != first]
     rise2 = {j: theory.optimal_loss(np.delete(a, [first, first + h, j, j + h]), K, rho) for j in rest}
-    assert projection.removal_order(a, K, rho, 2)[1] == min(rise2, key=rise2.get)
+    assert projection.removal_order(a, objectives.Stationary(K, rho), 2)[1] == min(rise2, key=rise2.get)
 
 
 @pytest.mark.parametrize("rho", [0.0, 0.7])
@@ -52,7 +52,7 @@ def test_insertion_picks_the_candidate_that_lowers_the_optimal_loss_most(rho):
     a = poles(S, K, seed=3)
     z = 0.95 * np.exp(1j * np.linspace(0.1, 3.0, 40))
     after = [theory.optimal_loss(np.concatenate([a, [c, np.conj(c)]]), K, rho) for c in z]
-    assert projection.insert_pairs(a, z, K, rho, 1) == [z[int(np.argmin(after))]]
+    assert projection.insert_pairs(a, z, objectives.Stationary(K, rho), 1) == [z[int(np.argmin(after))]]
 
 
 def test_a_move_is_kept_only_if_it_lowers_the_exact_loss():
@@ -60,7 +60,7 @@ def test_a_move_is_kept_only_if_it_lowers_the_exact_loss():
     torch.manual_seed(0)
     K, rho = 48, 0.7
     model = LinearRNN(poles(12, K, seed=4), np.zeros(12))
-    f = projection.PolesLoss(model, K, rho)
+    f = projection.PolesLoss(model, objectives.Stationary(K, rho))
     x = f.get()
     before = theory.optimal_loss(f.poles(x), K, rho)
     moved = projection._reseed_round(f, x, 2)
@@ -78,7 +78,14 @@ def test_reseeding_search_reaches_the_construction_from_random_poles():
     S, K, rho = 8, 32, 0.7
     model = LinearRNN(poles(S, K, seed=5), np.zeros(S))
     curve = []
-    projection.fit(model, K, rho, steps=300, log=lambda step, loss: curve.append(loss), log_every=50, moves=True)
+    projection.fit(
+        model,
+        objectives.Stationary(K, rho),
+        steps=300,
+        log=lambda step, loss: curve.append(loss),
+        log_every=50,
+        moves=True,
+    )
     a = model.poles()
     construction = theory.optimal_loss(theory.construction(S, K)[0], K, rho)
     assert theory.optimal_loss(a, K, rho) < construction

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from shiftbench import claims, cli, config, inits, jobs, layout, plots, targets, train
+from shiftbench import claims, cli, config, inits, jobs, layout, plots, readers, targets, train
 from shiftbench.layout import FAMILIES, PARAMETERISATIONS, Family
 from shiftbench.methods import METHODS, Method
 from shiftbench.objectives import OBJECTIVES, Objective, Stationary
@@ -267,3 +267,63 @@ def test_a_new_init_is_one_entry_and_the_theory_table_tabulates_it_if_asked(scra
 def test_an_init_of_an_unknown_family_is_refused_when_it_is_registered():
     with pytest.raises(ValueError, match="must be pole families"):
         inits.pole_init("toy", families=("no-such-family",))
+
+
+# -- the README's lists of what a registry holds -------------------------------------------------------------
+
+# Each list of a registry's entries in the README sits between <!-- registry:KEY --> and <!-- /registry -->,
+# its entries written **`name`**; every registry below is listed at least once, and each list is exactly it.
+LISTED = {
+    "readers": lambda: list(readers.READERS),
+    "families": lambda: list(FAMILIES),
+    "methods": lambda: list(METHODS),
+    "targets": lambda: list(targets.TARGETS),
+    "parameterisations": lambda: list(PARAMETERISATIONS),
+    "objectives": lambda: list(OBJECTIVES),
+    "inits": lambda: list(inits.POLE_INITS),
+    "readouts": lambda: list(inits.READOUTS),
+}
+MARKED = re.compile(r"<!-- registry:([\w-]+) -->(.*?)<!-- /registry -->", re.S)
+ENTRY = re.compile(r"\*\*`([^`]+)`\*\*")
+
+
+def drift(text: str) -> list[str]:
+    """What the marked lists of ``text`` get wrong against the registries as they are now ([] if nothing)."""
+    found = [(key, ENTRY.findall(span)) for key, span in MARKED.findall(text)]
+    problems = [f"no list of the registry {key!r}" for key in LISTED if key not in {k for k, _ in found}]
+    for key, names in found:
+        if key not in LISTED:
+            problems.append(f"a list of the unknown registry {key!r}")
+            continue
+        registered = LISTED[key]()
+        missing, extra = sorted(set(registered) - set(names)), sorted(set(names) - set(registered))
+        if missing or extra or len(names) != len(set(names)):
+            problems.append(f"{key}: not listed {missing}, listed but not registered {extra}, listed {names}")
+    return problems
+
+
+def test_the_readme_lists_every_registered_entry():
+    assert drift((REPO / "README.md").read_text()) == []
+
+
+def test_docs_layers_has_a_section_per_registered_reader():
+    text = (REPO / "docs" / "layers.md").read_text()
+    formats = text.split("\n## The formats\n", 1)[1].split("\n## ", 1)[0]
+    assert re.findall(r"^### `([^`]+)`$", formats, re.M) == list(readers.READERS)
+
+
+@pytest.mark.parametrize("key", LISTED)
+def test_an_entry_registered_and_not_listed_is_drift(key, monkeypatch):
+    """Each registry with a toy entry added: the README's list of it no longer holds (the check can fail)."""
+    registry = {
+        "readers": readers.READERS, "families": FAMILIES, "methods": METHODS, "targets": targets.TARGETS,
+        "parameterisations": PARAMETERISATIONS, "objectives": OBJECTIVES, "inits": inits.POLE_INITS,
+        "readouts": inits.READOUTS,
+    }[key]  # fmt: skip
+    text = (REPO / "README.md").read_text()
+    assert not any(p.startswith(f"{key}:") for p in drift(text))
+    monkeypatch.setitem(registry, "toy-entry", object())
+    assert any(p.startswith(f"{key}:") and "toy-entry" in p for p in drift(text))
+    monkeypatch.undo()  # and a name listed but not registered
+    listed = text.replace("<!-- /registry -->", "**`toy-entry`**<!-- /registry -->")
+    assert any(p.startswith(f"{key}:") and "toy-entry" in p for p in drift(listed))

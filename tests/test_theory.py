@@ -328,6 +328,15 @@ def dense_window_optimum(a, K, rho, n, T):
     return float(np.sum(np.abs(A @ b - y) ** 2)), b
 
 
+def dense_window_loss(a, b, K, rho, n, T):
+    """The window loss of the readout b by brute force: the mean over the last T positions t of
+    e_t^T Gamma_(t+1) e_t, e_t = (c - delta_K) truncated at lag t, on the explicit Toeplitz covariance."""
+    e = dense.kernel(a, b, n)
+    e[K] -= 1.0
+    Gamma = toeplitz(signals.autocovariance(rho, np.arange(n)))
+    return float(np.mean([e[: t + 1] @ Gamma[: t + 1, : t + 1] @ e[: t + 1] for t in range(n - T, n)]))
+
+
 @pytest.mark.parametrize("rho", [0.0, 0.6])
 @pytest.mark.parametrize("S", [1, 2, 3, 4, 7, 8])
 def test_finite_window_optimum_matches_dense_least_squares(S, rho):
@@ -340,8 +349,11 @@ def test_finite_window_optimum_matches_dense_least_squares(S, rho):
     assert best.loss == pytest.approx(ref_loss, abs=1e-9)
     assert best.quadratic == pytest.approx(ref_loss, abs=1e-9)
     assert best.infimum == pytest.approx(ref_loss, abs=1e-9)  # the least-squares route, per item
-    assert theory.finite_window_optimal_loss(a, K, rho, n, T) == min(best.loss, best.infimum)
-    np.testing.assert_allclose(theory.finite_window_optimal_readout(a, K, rho, n, T), best.readout)
+    # the public functions, each against the dense route (not against finite_window_optimum, which they call)
+    assert theory.finite_window_optimal_loss(a, K, rho, n, T) == pytest.approx(ref_loss, abs=1e-9)
+    b = theory.finite_window_optimal_readout(a, K, rho, n, T)
+    np.testing.assert_allclose(theory.kernel(a, b, n), theory.kernel(a, ref_b, n), atol=1e-9)
+    assert dense_window_loss(a, b, K, rho, n, T) == pytest.approx(ref_loss, abs=1e-9)  # its loss, by brute force
     np.testing.assert_allclose(theory.kernel(a, best.readout, n), theory.kernel(a, ref_b, n), atol=1e-9)
     np.testing.assert_allclose(best.readout, ref_b, rtol=1e-7, atol=1e-9)
     # the window favours the window: below the window loss of the stationary optimum's readout

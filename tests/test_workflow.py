@@ -87,7 +87,7 @@ def test_tables_have_their_schema_and_rows(tiny_run):
     # uncertainty init with the optimal readout (its poles and readout are those of the construction).
     deterministic = {"uncertainty"}
     expected = sum(
-        len(b.cells())
+        len(b.unit_cells())
         * len(b.train["methods"])
         * len(b.train["lr"])
         * len(cfg["data"]["seeds"])
@@ -152,14 +152,21 @@ def test_tables_have_their_schema_and_rows(tiny_run):
     assert q["construction_paper"] == q["construction_optimal"] == n_cells * len(cfg["theory"]["alphas"])
     # reference: the complex stationary one of every cell, and one per family and objective trained there
     ref = t["reference"]
-    assert ref.set_index(["family", "objective", "S", "K", "rho"]).index.is_unique
-    assert len(ref[(ref.family == "complex") & (ref.objective == "exact")]) == n_cells
-    assert len(ref[ref.objective == "sampled"]) == n_sampled * 2  # complex and real variants trained there
+    assert ref.set_index(["family", "objective", "S", "K", "rho", "target"]).index.is_unique
+    shift, targets = ref[ref.target == "shift"], ref[ref.target != "shift"]
+    assert len(shift[(shift.family == "complex") & (shift.objective == "exact")]) == n_cells
+    assert len(shift[shift.objective == "sampled"]) == n_sampled * 2  # complex and real variants trained there
+    # every target cell: both families (a real variant, and the complex baseline), its objective and exact
+    units = {u for b in blocks if b.targets for u in b.unit_cells()}
+    assert set(zip(targets.rho, targets.S, targets.K, targets.target)) == units
+    assert targets.lower_bound.isna().all() and targets.lower_bound_note.str.contains("no rigorous").all()
     assert (ref.value >= ref.lower_bound - 1e-12)[ref.objective == "exact"].all()
     real = ref[ref.family == "real"]
     assert len(real) and np.isfinite(real.family_gain).all() and (real.family_gain <= 1 + 1e-9).all()
     s = t["summary"]
-    assert len(s) == sum(len(b.cells()) * len(b.objectives) * len(b.variants) * len(b.train["methods"]) for b in blocks)
+    assert len(s) == sum(
+        len(b.unit_cells()) * len(b.objectives) * len(b.variants) * len(b.train["methods"]) for b in blocks
+    )
     for col in [
         "block",
         "objective",

@@ -23,13 +23,14 @@ BLOCKS = {block.name: block for block in sbconfig.blocks(config)}
 CELLS = sbconfig.all_cells(config)
 # Wildcard text -> value. The text only names files; every job gets the value itself via params.
 RHOS = {sbconfig.float_label(rho): rho for rho, _, _ in CELLS}
-# Datasets: every sequence length of the cells trained on an objective of stored sequences (sampled),
-# at every rho.
-SAMPLED_CELLS = sorted(
-    {cell for b in BLOCKS.values() if any(OBJECTIVES[o].sequences for o in b.objectives) for cell in b.cells()}
+# Datasets: every sequence length of the units (the shift at each K, or a target) trained on an objective
+# of stored sequences (sampled), at every rho.
+SEQUENCE_BLOCKS = [b for b in BLOCKS.values() if any(OBJECTIVES[o].sequences for o in b.objectives)]
+SAMPLED_CELLS = sorted({cell for b in SEQUENCE_BLOCKS for cell in b.cells()})  # of the shift: theory's windows
+DATASET_RHOS = {sbconfig.float_label(rho): rho for b in SEQUENCE_BLOCKS for rho in b.grid["rho"]}
+DATASET_LENGTHS = sorted(
+    {sbconfig.unit_length(config, K, spec) for b in SEQUENCE_BLOCKS for S in b.grid["S"] for K, _, spec in b.units(S)}
 )
-DATASET_RHOS = {sbconfig.float_label(rho): rho for rho, _, _ in SAMPLED_CELLS}
-DATASET_K = sorted({K for _, _, K in SAMPLED_CELLS})
 WINDOW = {k: config["data"][k] for k in ("t_eval", "burn_in")}  # of the objectives of stored sequences
 KERNEL_TARGETS = list(config["kernels"]["targets"])  # the memory kernels of the config's `kernels`
 
@@ -44,23 +45,25 @@ wildcard_constraints:
     target="|".join(map(re.escape, KERNEL_TARGETS)) or "none",
 
 
-def dataset(rho, K, split, seed, suffix=".npy"):
-    """A dataset (or, with suffix=".json", its sidecar); rho and seed may be wildcard patterns."""
-    path = dataset_file(f"results/data/rho{rho}", sbconfig.sequence_length(config, K), split, seed)
-    return str(path.with_suffix(suffix))
+def dataset(rho, length, split, seed, suffix=".npy"):
+    """A dataset of sequences of ``length`` steps (or, with suffix=".json", its sidecar); rho and seed may be
+    wildcard patterns."""
+    return str(dataset_file(f"results/data/rho{rho}", length, split, seed).with_suffix(suffix))
 
 
 def datasets_for(w, split):
-    """The datasets of a training job: one per K of its block at its S (objectives of stored sequences only)."""
+    """The datasets of a training job: one per unit (K or target) of its block at its S (objectives of stored
+    sequences only)."""
     if not OBJECTIVES[w.objective].sequences:
         return []
-    return [dataset(w.rho, K, split, w.seed) for K in BLOCKS[w.block].K_values(int(w.S))]
+    units = BLOCKS[w.block].units(int(w.S))
+    return [dataset(w.rho, sbconfig.unit_length(config, K, spec), split, w.seed) for K, _, spec in units]
 
 
 def train_mem_mb(w):
     """Memory of a training job: its largest batched model (``config.batch_memory_mb``) plus 1 GB."""
-    b = BLOCKS[w.block]
-    return 1000 + max(sbconfig.batch_memory_mb(config, b, w.objective, int(w.S), K) for K in b.K_values(int(w.S)))
+    b, S = BLOCKS[w.block], int(w.S)
+    return 1000 + max(sbconfig.batch_memory_mb(config, b, w.objective, S, K, spec) for K, _, spec in b.units(S))
 
 
 def train_outputs():
@@ -84,31 +87,35 @@ def theory_outputs():
 
 
 def reference_cells():
-    """(family, objective, rho, S, K) of every reference the summary needs: the baseline family's
-    stationary one of every cell (the stationary columns, and what the other families are set against),
-    and that of each objective and pole family trained at the cell."""
-    cells = {(BASELINE, STATIONARY, rho, S, K) for rho, S, K in CELLS}
+    """(family, objective, rho, S, K, target) of every reference the summary needs: the baseline family's
+    stationary one of every cell of the shift (the stationary columns, and what the other families are set
+    against), and that of each objective and pole family trained at each unit (the shift at K, or a target:
+    K its lag scale)."""
+    cells = {(BASELINE, STATIONARY, rho, S, K, sbconfig.SHIFT) for rho, S, K in CELLS}
     for b in BLOCKS.values():
-        families = {config["inits"][v]["family"] for v in b.variants}
-        cells |= {(f, o, *cell) for f in families for o in [*b.objectives, STATIONARY] for cell in b.cells()}
+        families = {config["inits"][v]["family"] for v in b.variants} | {BASELINE}
+        cells |= {(f, o, *u) for f in families for o in [*b.objectives, STATIONARY] for u in b.unit_cells()}
     return sorted(cells)
 
 
 def reference_outputs():
-    jobs = sorted({(f, o, sbconfig.float_label(rho)) for f, o, rho, _, _ in reference_cells()})
+    jobs = sorted({(f, o, sbconfig.float_label(rho)) for f, o, rho, *_ in reference_cells()})
     return [f"results/reference/{f}/{o}/rho{rho}.json" for f, o, rho in jobs]
 
 
 def reference_job_cells(w):
-    """[[S, K], ...] of one reference job: every cell of its (family, objective, rho)."""
-    return [[S, K] for f, o, rho, S, K in reference_cells() if (f, o, rho) == (w.family, w.objective, RHOS[w.rho])]
+    """[[S, K], ...] of one reference job: every cell of its (family, objective, rho); [S, K, target id, spec]
+    for a target."""
+    cells = [c for c in reference_cells() if c[:3] == (w.family, w.objective, RHOS[w.rho])]
+    return [[S, K] if tid == sbconfig.SHIFT else [S, K, tid, config["targets"][tid]] for *_, S, K, tid in cells]
 
 
 def committed_references(w):
     """The committed references of a reference job's cells (its inputs: a changed file reruns it), the
     very files the job reads: the installed package's data (the checkout's own with pip install -e)."""
     window = WINDOW if OBJECTIVES[w.objective].sequences else None
-    keys = [sbreference.cell_key(w.objective, RHOS[w.rho], S, K, window, w.family) for S, K in reference_job_cells(w)]
+    cells = [c for c in reference_job_cells(w) if len(c) == 2]  # committed references are the shift's
+    keys = [sbreference.cell_key(w.objective, RHOS[w.rho], S, K, window, w.family) for S, K in cells]
     return [str(p) for p in map(sbreference.committed_file, keys) if p.is_file()]
 
 
@@ -135,7 +142,7 @@ def figure(name):
 
 def kernel_job(w):
     k = config["kernels"]
-    job = {"target": w.target, "spec": k["targets"][w.target], "S": k["S"], "rho": k["rho"], "inits": k["inits"],
+    job = {"target": w.target, "spec": config["targets"][w.target], "S": k["S"], "rho": k["rho"], "inits": k["inits"],
            "seeds": k["seeds"], "reference": k["reference"]}  # fmt: skip
     return sbconfig.canonical(job)
 

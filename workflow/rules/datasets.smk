@@ -1,11 +1,11 @@
 rule dataset:
-    """AR(1) train and test datasets for every sequence length N = burn_in + K + t_eval trained on the
-    sampled objective, one rho and data seed per job (sampling is instant next to the interpreter's
+    """AR(1) train and test datasets for every sequence length N = burn_in + K + t_eval (K: a target's
+    horizon) trained on the sampled objective, one rho and data seed per job (sampling is instant next to the interpreter's
     start-up)."""
     output:
         [
-            dataset("{rho}", K, split, "{seed}", suffix)
-            for K in DATASET_K
+            dataset("{rho}", N, split, "{seed}", suffix)
+            for N in DATASET_LENGTHS
             for split in ("train", "test")
             for suffix in (".npy", ".json")
         ],
@@ -22,7 +22,7 @@ rule dataset:
     params:
         rho=lambda w: DATASET_RHOS[w.rho],
         seed=lambda w: int(w.seed),
-        lengths=" ".join(str(sbconfig.sequence_length(config, K)) for K in DATASET_K),
+        lengths=" ".join(map(str, DATASET_LENGTHS)),
         n_train=config["data"]["n_train"],
         n_test=config["data"]["n_test"],
         sampler=AR1.SAMPLER,  # a new sampler reruns the datasets (and their sidecars name it)
