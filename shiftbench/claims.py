@@ -32,6 +32,7 @@ from scipy import stats
 
 from . import theory
 from .aggregation import CELL, VARIANT, recovered, t_interval
+from .config import SHIFT, defaults
 from .layout import BASELINE, FAMILIES
 from .methods import METHODS
 from .objectives import OBJECTIVES, STATIONARY
@@ -306,6 +307,8 @@ QUESTIONS = {
     "reference": "Do the learned runs reach the reference of their objective, and none beat it?",
     "methods": "What do the methods win: the readout coupling (projected) and the search (reseed)?",
     "families": "What do complex poles buy over the other pole families at equal state size?",
+    "targets": "On memory kernels beyond the shift: which init wins, does the bump collapse on sigma S / K, "
+    "does PoST's ordering survive training?",
     "health": "How many training runs diverged or failed?",
 }
 
@@ -318,7 +321,8 @@ def claims_table(t, cfg) -> pd.DataFrame:
     def answer(question):  # the rows added since the last call answer ``question``
         asked.extend([question] * (len(rows) - len(asked)))
 
-    runs, s = selected_runs(t), t["summary"]
+    all_runs, all_s = selected_runs(t), t["summary"]
+    runs, s = all_runs[all_runs.target == SHIFT], all_s[all_s.target == SHIFT]  # the shift's own claims
     alpha = rules["significance"]
     rows += _width_claims(runs, rules["slope_tolerance"])
     answer("width")
@@ -350,11 +354,13 @@ def claims_table(t, cfg) -> pd.DataFrame:
     answer("best-init")
 
     reach = rules["reach_fraction"]
-    for (objective, method, variant), g in s.dropna(subset=["recovered"]).groupby(["objective", "method", "variant"]):
+    by = ["target", "objective", "method", "variant"]
+    for (target, objective, method, variant), g in all_s.dropna(subset=["recovered"]).groupby(by):
         worst = g.loc[g.recovered.idxmin()]
         uncertified = int((~g.reference_certified.astype(bool)).sum())
+        where = f"{objective}, {method}" if target == SHIFT else f"{target}, {objective}, {method}"
         rows.append((
-            f"[{objective}, {method}] {variant} reaches the reference of its objective in every cell",
+            f"[{where}] {variant} reaches the reference of its objective in every cell",
             "supported" if worst.recovered >= reach else "not supported",
             f"lowest mean recovered fraction {worst.recovered:.3f} at S = {worst.S}, K = {worst.K}, "
             f"rho = {worst.rho:g} (over {len(g)} cells"
@@ -363,7 +369,7 @@ def claims_table(t, cfg) -> pd.DataFrame:
             + (f". {WINDOW_RULE_TEXT}" if _windowed(objective) else ""),
         ))  # fmt: skip
 
-    beaten = s[s.beats_reference.astype(bool)]
+    beaten = all_s[all_s.beats_reference.astype(bool)]
     rows.append((
         "No learned run is below the reference of its objective (the reference is independent of the runs)",
         "supported" if beaten.empty else "contradicted",
@@ -372,15 +378,17 @@ def claims_table(t, cfg) -> pd.DataFrame:
         if beaten.empty
         else f"{len(beaten)} variant cell(s) beat their reference, which is therefore weak there and must be made "
         f"stronger by the reference search, never lowered to the run: "
-        + "; ".join(f"{r.objective}/{r.method}/{r.variant} at S = {r.S}, K = {r.K}, rho = {r.rho:g}"
+        + "; ".join(f"{r.target}/{r.objective}/{r.method}/{r.variant} at S = {r.S}, K = {r.K}, rho = {r.rho:g}"
                     for _, r in beaten.head(8).iterrows()),  # fmt: skip
     ))  # fmt: skip
     answer("reference")
 
-    rows += _method_claims(t["runs"], runs, s, alpha)
+    rows += _method_claims(t["runs"][t["runs"].target == SHIFT], runs, s, alpha)
     answer("methods")
-    rows += family_claims(t["reference"], alpha, rules["slope_tolerance"])
+    rows += family_claims(t["reference"][t["reference"].target == SHIFT], alpha, rules["slope_tolerance"])
     answer("families")
+    rows += target_claims(all_runs, all_s, cfg, alpha)
+    answer("targets")
     status = t["runs"].status.value_counts()
     rows.append((
         "Diverged or numerically failed training runs (excluded from every mean)",
@@ -594,3 +602,72 @@ def theory_checks(t, cfg) -> pd.DataFrame:
             f"R^2 = {r2:.3f}. Rule: supported if R^2 >= smooth_r2 = {r2_min:g}",
         ))  # fmt: skip
     return pd.DataFrame(rows, columns=["check", "verdict", "evidence"])
+
+
+# -- claims on memory kernels beyond the shift (the target axis) ---------------------------------------
+
+
+def target_claims(runs: pd.DataFrame, s: pd.DataFrame, cfg, alpha: float) -> list[tuple]:
+    """Per target other than the shift and (objective, method): which init wins cell by cell (measured) and
+    whether the winner beats the runner-up (the stratified rank test of the shift's claims); the bump's
+    collapse on sigma S / K for learned filters; PoST's ordering after training on power-law memory."""
+    rows = []
+    s, runs = s[s.target != SHIFT].dropna(subset=["mean"]), runs[runs.target != SHIFT]
+    for (target, objective, method), g in s.groupby(["target", "objective", "method"]):
+        here = runs[(runs.target == target) & (runs.objective == objective) & (runs.method == method)]
+        best = g.loc[g.groupby(["block", *CELL])["mean"].idxmin()]
+        wins = best.variant.value_counts()
+        wins_text = "best in " + ", ".join(f"{v}: {n}/{len(best)} cells" for v, n in wins.items())
+        rows.append((f"[{target}, {objective}, {method}] Which init variant reaches the lowest loss, cell by cell",
+                     "measured", wins_text))  # fmt: skip
+        ranked = g.groupby("variant")["mean"].mean().sort_values()
+        if len(ranked) >= 2:
+            first, second = ranked.index[:2]
+            c = rank_test(paired_cells(here, here.variant == first, here.variant == second, by=["block", "S", "rho"]),
+                          alpha, (first, second))  # fmt: skip
+            rows.append((f"[{target}, {objective}, {method}] {first} (lowest mean loss) reaches a lower loss than "
+                         f"{second} (the next)", c.verdict, evidence(c, f"{first} lower", alpha)))  # fmt: skip
+    rows += _bump_collapse(s, cfg)
+    rows += _post_after_training(runs, s, alpha)
+    return rows
+
+
+def _bump_collapse(s: pd.DataFrame, cfg) -> list[tuple]:
+    """The learned filters' version of the uncertainty principle on the bump: the best learned loss of each
+    cell depends on sigma S / K alone (cells sharing it at different S agree within the kernels section's
+    collapse_tolerance)."""
+    specs = {tid: spec for tid, spec in cfg.get("targets", {}).items() if spec["name"] == "bump"}
+    bumps = s[s.target.isin(specs)]
+    tol, rows = {**defaults("kernels"), **cfg.get("kernels", {})}["collapse_tolerance"], []
+    for (objective, method, rho), g in bumps.groupby(["objective", "method", "rho"]):
+        best = g.loc[g.groupby(["block", "S", "target"])["mean"].idxmin()].copy()
+        best["x"] = [round(specs[t]["sigma"] * S / specs[t]["K"], 9) for t, S in zip(best.target, best.S)]
+        groups = [d for _, d in best.groupby("x") if d.S.nunique() >= 2]
+        claim = f"[bump, {objective}, {method}, rho = {rho:g}] The best learned loss depends on sigma S / K alone"
+        if not groups:
+            rows.append((claim, "no data", "needs two bump cells with the same sigma S / K at different S"))
+            continue
+        worst = max(groups, key=lambda d: d["mean"].max() - d["mean"].min())
+        spread = worst["mean"].max() - worst["mean"].min()
+        rows.append((claim, "supported" if spread <= tol else "contradicted",
+                     f"{len(groups)} values of sigma S / K shared at different S; the largest spread of the best "
+                     f"learned mean loss is {spread:.4f} (sigma S / K = {worst.x.iloc[0]:g}: "
+                     + ", ".join(f"S = {S}, {t}: {v:.4f}" for S, t, v in zip(worst.S, worst.target, worst["mean"]))
+                     + f"). Rule: supported if every spread <= kernels.collapse_tolerance = {tol:g}"))  # fmt: skip
+    return rows
+
+
+def _post_after_training(runs: pd.DataFrame, s: pd.DataFrame, alpha: float) -> list[tuple]:
+    """PoST's ordering after training on power-law memory: the variants of init post-geometric against those
+    of post-linear and of real-ring (random real poles), by the stratified rank test over cells."""
+    rows = []
+    power = s[s.target.isin(s.target[s.target_spec.str.contains('"power"')])]
+    for (target, objective, method), g in power.groupby(["target", "objective", "method"]):
+        here = runs[(runs.target == target) & (runs.objective == objective) & (runs.method == method)]
+        for geo in variants_with_init(g, "post-geometric"):
+            for other in variants_with_init(g, "post-linear") + variants_with_init(g, "real-ring"):
+                c = rank_test(paired_cells(here, here.variant == geo, here.variant == other, by=["block", "S", "rho"]),
+                              alpha, (geo, other))  # fmt: skip
+                claim = f"[{target}, {objective}, {method}] PoST after training: geometric decay rates ({geo}) reach "
+                rows.append((f"{claim}a lower loss than {other}", c.verdict, evidence(c, f"{geo} lower", alpha)))
+    return rows

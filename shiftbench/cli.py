@@ -98,26 +98,9 @@ def _provenance(args):
 
 
 def _evaluate(args):
-    from .evaluate import evaluate_file, parse_target
+    from .evaluate import evaluate_command
 
-    if (args.target is None) == (args.K is None):
-        raise ValueError("evaluate needs either --K (the shift at those lags) or --target (a memory kernel)")
-    target = None if args.target is None else parse_target(args.target, args.config)
-
-    pruning = None
-    if args.per_pole or args.ladder or args.ladder_plot or args.grades or args.prune:  # checked before any write
-        from . import pruning as pr
-
-        units = [target] if target is not None else [pr.as_target(None, K) for K in args.K]
-        cells = [(unit, rho) for unit in units for rho in args.rho]
-        prune = None if args.prune is None else (pr.parse_k(args.prune[0]), args.prune[1])
-        pruning = pr.request(args.layer, args.format, args.channel, cells, args.scores, args.per_pole, args.ladder,
-                             args.ladder_plot, args.grades, prune)  # fmt: skip
-    table = evaluate_file(args.layer, args.format, args.channel, args.K or (), args.rho, args.window, args.out,
-                          args.plot, target, args.reference or ())  # fmt: skip
-    print(table.to_string(index=False, float_format=lambda x: f"{x:.6g}"))
-    if pruning is not None:
-        print(f"\n{pr.show(pruning.run())}")
+    evaluate_command(args)
 
 
 def _pruning(args):
@@ -222,7 +205,7 @@ def main(argv=None):
     ev.add_argument("--target", help="a memory target instead of the shift: the id of a target of --config's "
                     "targets map, or a JSON spec such as '{\"name\": \"exp\", \"lam\": 0.9}' (docs/targets.md)")
     ev.add_argument("--config", help="the config whose targets map --target names (default: config.yaml)")
-    ev.add_argument("--reference", nargs="+", help="reference files of a study (results/reference/*.json) that "
+    ev.add_argument("--reference", nargs="+", help="reference files of a study (results/reference/**/*.json) that "
                     "hold the family's reference where none is committed")
     ev.add_argument("--rho", type=float, nargs="+", default=[0.0], help="AR(1) autocorrelations (default 0)")
     ev.add_argument("--channel", help="lru-pytorch: 'i,j' (input i, output j); s4d: 'h'")

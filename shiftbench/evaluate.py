@@ -146,7 +146,7 @@ def evaluate(layer: Layer, Ks, rhos, window: int | None = None) -> pd.DataFrame:
 def given_reference(references, layer: Layer, target, rho: float) -> float:
     """The value of the stationary reference of the layer's family and order for ``target`` (a Target, or
     a lag K: the shift) and rho among ``references`` (reference records: a study's
-    results/reference/*.json), NaN where none matches."""
+    results/reference/**/*.json), NaN where none matches."""
     target = targets.as_target(target)
     for r in references:
         spec = r.get("kernel") or {"name": "shift", "K": r.get("K")}
@@ -346,3 +346,27 @@ def plot_target_kernels(layer: Layer, target, rhos, path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format=str(path).rsplit(".", 1)[-1] if "." in str(path) else "png")
     plt.close(fig)
+
+
+def evaluate_command(args) -> None:
+    """``shiftbench evaluate`` with its parsed arguments (``cli``): the shift at each ``--K`` or one
+    ``--target``; with any of the pruning options (docs/pruning.md), those are checked before anything
+    is written. Prints the table, then the per-unit tables and the grades."""
+    if (args.target is None) == (args.K is None):
+        raise ValueError("evaluate needs either --K (the shift at those lags) or --target (a memory kernel)")
+    target = None if args.target is None else parse_target(args.target, args.config)
+
+    pruning = None
+    if args.per_pole or args.ladder or args.ladder_plot or args.grades or args.prune:  # checked before any write
+        from . import pruning as pr
+
+        units = [target] if target is not None else [pr.as_target(None, K) for K in args.K]
+        cells = [(unit, rho) for unit in units for rho in args.rho]
+        prune = None if args.prune is None else (pr.parse_k(args.prune[0]), args.prune[1])
+        pruning = pr.request(args.layer, args.format, args.channel, cells, args.scores, args.per_pole, args.ladder,
+                             args.ladder_plot, args.grades, prune)  # fmt: skip
+    table = evaluate_file(args.layer, args.format, args.channel, args.K or (), args.rho, args.window, args.out,
+                          args.plot, target, args.reference or ())  # fmt: skip
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.6g}"))
+    if pruning is not None:
+        print(f"\n{pr.show(pruning.run())}")

@@ -567,8 +567,10 @@ VERDICT_COLOURS = {"supported": "#d9f0d3", "contradicted": "#f4cccc", "not suppo
 CLAIMS_CSS = (
     "body{font-family:sans-serif;font-size:14px;margin:12px}table{border-collapse:collapse;margin-bottom:18px}"
     "td,th{border:1px solid #999;padding:3px 6px;vertical-align:top;text-align:left}th{background:#eee}"
-    "td.n{text-align:right}h3{margin:22px 0 6px}"
+    "td.n{text-align:right}td.zero{color:#bbb}td.nowrap{white-space:nowrap}h3{margin:22px 0 6px}"
+    "table.rows{width:100%;table-layout:fixed}"
 )
+ROW_COLUMNS = (("#", "3%"), ("claim", "29%"), ("verdict", "11%"), ("evidence", "57%"))
 
 
 def claims_summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -582,8 +584,9 @@ def claims_summary(table: pd.DataFrame) -> pd.DataFrame:
         if g.empty:
             continue
         counts = {v: int((g.verdict == v).sum()) for v in VERDICTS}
-        out.append({"question": key, "text": text, "rows": len(g), **counts,
-                    "other": len(g) - sum(counts.values()), "first": int(g.row.min()), "last": int(g.row.max())})  # fmt: skip
+        other = len(g) - sum(counts.values())
+        out.append({"question": key, "text": text, "rows": len(g), **counts, "other": other,
+                    "first": int(g.row.min()), "last": int(g.row.max())})  # fmt: skip
     return pd.DataFrame(out, columns=["question", "text", "rows", *VERDICTS, "other", "first", "last"])
 
 
@@ -601,18 +604,22 @@ def claims_html(table: pd.DataFrame, title: str, intro: str) -> str:
     ]
     for q in summary.to_dict("records"):
         span = f"{q['first']}" if q["first"] == q["last"] else f"{q['first']}-{q['last']}"
-        cells = "".join(f"<td class='n'>{q[v]}</td>" for v in (*VERDICTS, "other"))
-        lines.append(f"<tr><td><a href='#q-{esc(q['question'])}'>{esc(q['text'])}</a></td>"
-                     f"<td class='n'>{q['rows']} (rows {span})</td>{cells}</tr>")  # fmt: skip
+        cells = "".join(f"<td class='n{' zero' if q[v] == 0 else ''}'>{q[v]}</td>" for v in (*VERDICTS, "other"))
+        link = f"<a href='#q-{esc(q['question'])}'>{esc(q['text'])}</a>"
+        lines.append(f"<tr><td>{link}</td><td class='n nowrap'>{q['rows']} (rows {span})</td>{cells}</tr>")
     lines.append("</table>")
     numbered = table.assign(row=np.arange(1, len(table) + 1))
     for i, q in enumerate(summary.to_dict("records"), 1):
         lines.append(f"<h3 id='q-{esc(q['question'])}'>{i}. {esc(q['text'])}</h3>")
-        lines.append("<table class='rows'><tr><th>#</th><th>claim</th><th>verdict</th><th>evidence</th></tr>")
+        widths = "".join(f"<col style='width:{w}'>" for _, w in ROW_COLUMNS)
+        head = "".join(f"<th>{esc(c)}</th>" for c, _ in ROW_COLUMNS)
+        lines.append(f"<table class='rows'><colgroup>{widths}</colgroup><tr>{head}</tr>")
         for r in numbered[numbered.question == q["question"]].itertuples():
             colour = VERDICT_COLOURS.get(r.verdict, "#ffffff")
-            lines.append(f"<tr><td class='n'>{r.row}</td><td>{esc(r.claim)}</td>"
-                         f"<td style='background:{colour}'>{esc(r.verdict)}</td><td>{esc(r.evidence)}</td></tr>")  # fmt: skip
+            verdict = f"<td style='background:{colour}'>{esc(r.verdict)}</td>"
+            lines.append(
+                f"<tr><td class='n'>{r.row}</td><td>{esc(r.claim)}</td>{verdict}<td>{esc(r.evidence)}</td></tr>"
+            )
         lines.append("</table>")
     return "\n".join([*lines, "</body></html>", ""])
 

@@ -40,7 +40,7 @@ import numpy as np
 import scipy.linalg as sla
 import torch
 
-from . import formulas
+from . import formulas, targets
 from .layout import Layout
 from .signals import as_signal
 
@@ -299,7 +299,196 @@ def relax(f: PolesLoss, x, iterations=RELAX) -> np.ndarray:
     return best[1]
 
 
+# -- the batched loss, run by run the bits of one run ------------------------------------------------
+#
+# A run of a batch must take the decisions it takes alone (a rounding estimate against a tolerance, the
+# best poles seen, Adam's normalised steps, which amplify any difference in a gradient near zero), so its
+# loss and gradient must be the same bits in a batch of R runs as in a batch of one. torch's CPU kernels
+# run the body of a contiguous elementwise loop vectorised and its last few elements by a scalar path,
+# and the two may round a complex product differently (fused multiply-adds); a batched matrix product
+# may reassociate with R. So the loss of projected training is written for that: every pole tensor is
+# padded to a multiple of PAD entries per run (dummy poles with a zero readout add exact zeros), so that
+# no entry of a run ever falls in a loop's tail; the S x S white-noise form is in real arithmetic
+# (additions and products are correctly rounded on either path) with its products as sums along the last
+# axis; and the per-run scalars use products, never ``abs`` or ``**``. Its value is the objective's
+# differentiable loss (``objectives.Stationary.torch_loss``), checked in tests/test_batched.py.
+
+PAD = 16  # entries per run of every pole tensor: a multiple of the widest vector loop's step (2 x 8 doubles)
+_DUMMY = 0.5  # modulus of a padding pole (a pair at 0.5i, a real one at 0.5): far from the unit circle
+
+
+def _padded(t, n: int, value: float):
+    """(R, k) -> (R, n): t followed by n - k entries ``value``."""
+    if t.shape[-1] == n:
+        return t
+    return torch.cat([t, t.new_full((t.shape[0], n - t.shape[-1]), value)], -1)
+
+
+def _round_up(k: int) -> int:
+    return -(-k // PAD) * PAD
+
+
+class WhiteFormReal(torch.autograd.Function):
+    """q = beta^H C beta per run, C_st = 1/(1 - conj(a_s) a_t), its gradient in closed form
+    (``model.WhiteForm``'s) in real arithmetic: products as elementwise products summed along the last
+    axis, no complex product, so each run's bits do not depend on the number of runs beside it."""
+
+    @staticmethod
+    def forward(ctx, a, beta):  # (R, S), (R, S) complex
+        x, y = a.real, a.imag
+        br, bi = beta.real, beta.imag
+        p = 1.0 - (x[..., :, None] * x[..., None, :] + y[..., :, None] * y[..., None, :])  # 1 - Re z
+        q = x[..., :, None] * y[..., None, :] - y[..., :, None] * x[..., None, :]  # Im z
+        d = p * p + q * q
+        Cr, Ci = p / d, q / d  # C = (1 - conj z) / |1 - z|^2
+        ur = (Cr * br[..., None, :] - Ci * bi[..., None, :]).sum(-1)  # C beta
+        ui = (Cr * bi[..., None, :] + Ci * br[..., None, :]).sum(-1)
+        ctx.save_for_backward(x, y, br, bi, Cr, Ci, ur, ui)
+        return (br * ur + bi * ui).sum(-1)  # Re(conj(beta) . C beta)
+
+    @staticmethod
+    def backward(ctx, g):  # g: (R,) real
+        x, y, br, bi, Cr, Ci, ur, ui = ctx.saved_tensors
+        C2r, C2i = Cr * Cr - Ci * Ci, 2.0 * (Cr * Ci)  # C * C
+        wr, wi = x * br - y * bi, x * bi + y * br  # a * beta
+        tr = (C2r * wr[..., None, :] - C2i * wi[..., None, :]).sum(-1)  # (C * C) (a * beta)
+        ti = (C2r * wi[..., None, :] + C2i * wr[..., None, :]).sum(-1)
+        g2 = 2.0 * g[..., None]
+        grad_a = torch.complex(g2 * (br * tr + bi * ti), g2 * (br * ti - bi * tr))  # 2 conj(beta) t
+        return grad_a, torch.complex(g2 * ur, g2 * ui)  # and 2 C beta
+
+
+def padded_poles(model):
+    """(a, dummy): the poles of every run of ``model`` as a differentiable complex (R, S') tensor, S' =
+    2 PAD-rounded pairs + PAD-rounded reals, in the layout [p, conj p, r] with padding poles after each
+    part; ``dummy`` (S',) marks the padding."""
+    h, n_real = model.layout.n_pairs, model.order - 2 * model.layout.n_pairs
+    hp, rp = _round_up(h), _round_up(n_real)
+    nu_dummy = float(formulas.log_decay(np.array([_DUMMY]))[0])
+    if model.parameterisation == "exp-exp":
+        log_p = formulas.exp_exp_log(_padded(model.nu, hp, nu_dummy), _padded(model.theta, hp, math.pi / 2))
+        log_r = formulas.exp_exp_log(_padded(model.nu_real, rp, nu_dummy))
+    else:  # the dummies' log a, set after the step Delta so that no Delta can move them
+        dt = torch.exp(model.log_dt)  # (R, 1)
+        pair = torch.arange(hp, device=model.device) >= h
+        real = torch.arange(rp, device=model.device) >= n_real
+        log_p = torch.where(
+            pair,
+            torch.tensor(complex(math.log(_DUMMY), math.pi / 2), device=model.device),
+            dt * torch.complex(-torch.exp(_padded(model.A_log, hp, 0.0)), _padded(model.A_im, hp, 0.0)),
+        )
+        log_r = torch.where(real, math.log(_DUMMY), -dt * torch.exp(_padded(model.A_log_real, rp, 0.0)))
+    p = torch.exp(log_p)
+    r = (_padded(model.sign_real, rp, 1.0) * torch.exp(log_r)).to(p.dtype)
+    dummy = np.concatenate([np.arange(hp) >= h, np.arange(hp) >= h, np.arange(rp) >= n_real])
+    return torch.cat([p, p.conj(), r], -1), dummy
+
+
+def padded_readout(model, b) -> np.ndarray:
+    """The readouts b (R, S) in the padded layout of ``padded_poles`` (zero at the padding)."""
+    h, n_real = model.layout.n_pairs, model.order - 2 * model.layout.n_pairs
+    hp, rp = _round_up(h), _round_up(n_real)
+    out = np.zeros((b.shape[0], 2 * hp + rp), dtype=complex)
+    out[:, :h], out[:, hp : hp + h], out[:, 2 * hp : 2 * hp + n_real] = b[:, :h], b[:, h : 2 * h], b[:, 2 * h :]
+    return out
+
+
+def batched_loss(objective, a, b):
+    """The objective's stationary loss of every run (R,) for poles a and readouts b (R, S') (any target;
+    ``targets.torch_loss``'s formula): (1 - 2 Re(v^H b) + rho^2 |sum beta|^2 + (1 - rho^2) beta^H C beta
+    + E - 1) / E with beta = b / (1 - rho a), in the run-by-run-exact form above."""
+    target, rho = objective.target, float(objective.rho)
+    E = target.energy(rho)
+    if type(target).torch_cross is targets.Target.torch_cross:  # the generic cut depends on every pole: per run
+        v = torch.cat([target.torch_cross(a[r : r + 1], rho) for r in range(a.shape[0])])
+    else:
+        v = target.torch_cross(a, rho)
+    beta = b / (1 - rho * a)
+    cross = (v.real * b.real + v.imag * b.imag).sum(-1)  # Re(v^H b)
+    total = beta.sum(-1)
+    sr, si = total.real, total.imag
+    q = 1 - 2 * cross + rho * rho * (sr * sr + si * si) + (1 - rho * rho) * WhiteFormReal.apply(a, beta)
+    return (q + (E - 1)) / E
+
+
 # -- the loop ---------------------------------------------------------------------------------------
+
+
+class RunsLoss:
+    """The projected loss of every run of an R-run ``LinearRNN``: X (R, P) -> L*(a_r) and its gradient.
+
+    Row r of X is run r's pole parameters (``PolesLoss.get`` of that run). b*(a_r) is a solve of its own
+    per run (``objectives.Stationary.optimal_filter``: the orthonormal coordinates, O(S K) + O(S^2), no
+    O(S^3) solve); the differentiable loss, its backward and the update are one batched pass over the
+    run axis. Nothing couples the runs: row r of the result depends on row r of X alone.
+    """
+
+    def __init__(self, model, objective):
+        self.model, self.objective, self.R = model, objective, model.runs
+        self.params = model.pole_parameters()
+        self.h = model.layout.n_pairs
+        self.last_rounding = np.full(self.R, np.nan)
+
+    def get(self) -> np.ndarray:
+        return torch.cat([p.detach().reshape(self.R, -1) for p in self.params], 1).cpu().numpy()
+
+    def set(self, X):
+        with torch.no_grad():
+            start = 0
+            for p in self.params:
+                n = p[0].numel()
+                p.copy_(torch.from_numpy(np.ascontiguousarray(X[:, start : start + n])).reshape(p.shape))
+                start += n
+
+    def one(self, r, X) -> PolesLoss:
+        """A one-run ``PolesLoss`` at run r's parameters X[r] (its moves and line searches are its own)."""
+        m = self.model
+        a = np.full(m.order, 0.5, dtype=complex)  # a placeholder in every layout: X[r] and the signs follow
+        log_dt = None if m.parameterisation == "exp-exp" else 0.0
+        one = type(m)(a, np.zeros_like(a), m.family, m.parameterisation, log_dt).to(m.device)
+        with torch.no_grad():
+            one.sign_real.copy_(m.sign_real[r : r + 1])
+        f = PolesLoss(one, self.objective)
+        f.set(X[r])
+        return f
+
+    def __call__(self, X, which, tol):
+        """(L (R,), grad (R, P), ok (R,), error (R,)) with the model set to X and the readouts of the rows
+        ``which`` to b*(a_r). ok[r]: run r's L* and gradient are reliable under tol[r] (``PolesLoss``);
+        rows outside ``which`` keep their readout and are not judged (ok False)."""
+        R = self.R
+        L, ok, error = np.full(R, np.nan), np.zeros(R, bool), [None] * R
+        finite = np.all(np.isfinite(X), axis=1)
+        self.set(np.where(finite[:, None], X, self.get()))
+        a_all, b_all = (t.detach().cpu().numpy() for t in self.model.pole_tensors())
+        got = np.zeros(R, bool)
+        for r in np.flatnonzero(which):
+            if not finite[r]:
+                error[r] = "non-finite pole parameters"
+                continue
+            try:
+                b, L[r] = self.objective.optimal_filter(a_all[r])
+            except (FloatingPointError, ValueError) as err:
+                error[r] = str(err)
+                continue
+            b_all[r], got[r] = b, True
+            self.last_rounding[r] = formulas.rounding(*self.objective.gram_and_cross(a_all[r]), b) / (
+                self.objective.target.energy(self.objective.rho)
+            )
+        self.model.set_readout(b_all)
+        a_pad, _ = padded_poles(self.model)
+        b_pad = torch.from_numpy(padded_readout(self.model, b_all)).to(a_pad.device)
+        loss = batched_loss(self.objective, a_pad, b_pad)  # (R,): run by run the bits of one run
+        mask = torch.from_numpy(got).to(loss.device)
+        grads = torch.autograd.grad(torch.where(mask, loss, 0.0).sum(), self.params)
+        G = torch.cat([g.reshape(R, -1) for g in grads], 1).cpu().numpy()
+        values = loss.detach().cpu().numpy()
+        for r in np.flatnonzero(got):
+            if not (np.isfinite(values[r]) and np.all(np.isfinite(G[r]))) or self.last_rounding[r] > tol[r]:
+                error[r] = f"the loss's rounding estimate {self.last_rounding[r]:.2g} exceeds {tol[r]:.2g}"
+            else:
+                ok[r] = True
+        return L, G, ok, error
 
 
 def fit(
@@ -313,7 +502,8 @@ def fit(
     moves: bool = False,
 ):
     """Projected training of ``model``'s poles on the stationary ``objective`` (``objectives.Stationary``:
-    any target; its optimal filter and differentiable loss) for ``steps`` steps.
+    any target; its optimal filter and differentiable loss) for ``steps`` steps: one run (``fit_runs``
+    with R = 1).
 
     ``moves=False`` is the learner ``projected``: guarded Adam steps on the poles, nothing else.
     ``moves=True`` is the search heuristic ``reseed``: the same steps plus the re-seeding moves.
@@ -323,49 +513,95 @@ def fit(
 
     ``log(step, train_loss)``, if given, is called every ``log_every`` steps and at the last one. Ends
     with the model at the best poles seen (readout b*(a)). Raises FloatingPointError if the loss
-    cannot be evaluated at the start.
+    cannot be evaluated at the start (or, after a crowded-pair move, at all).
     """
-    f = PolesLoss(model, objective)
-    x = f.get()
-    f(x, tol=math.inf)  # raises if b*(a) of the start cannot be evaluated: the run fails
-    f.tol = max(TOL, 2 * f.last_rounding)  # a crowded start is allowed, but never worse
-    h = f.h
-    step_size = f.step_sizes(x, lr)
-    f.set(x)
-    mom, vel, t = np.zeros_like(x), np.zeros_like(x), 0
-    shrink, fails, m, interval, next_round = 1.0, 0, 1, EVERY, WARM
-    best, last_good = (math.inf, x.copy()), x.copy()
+    if model.runs != 1:
+        raise ValueError("fit trains a one-run model; fit_runs trains R runs")
+    one = None if log is None else (lambda step, losses, runs: log(step, float(losses[0])))
+    error = fit_runs(model, objective, steps, [lr], cosine, one, log_every, moves)[0]
+    if error is not None:
+        raise Unreliable(error)
+
+
+def fit_runs(model, objective, steps: int, lrs, cosine: bool = True, log=None, log_every: int = 1, moves=False):
+    """Projected training of the R runs of ``model`` as one batched model, run r at learning rate lrs[r].
+
+    Every decision is run r's own (masks over the run axis): its guarded step, rejection and step
+    shrinking, its best poles seen, its re-seeding rounds (a loop over the runs that are due one, each on
+    a one-run copy), its Adam moments and step count. Run r's trajectory is the one it has alone.
+
+    ``log(step, losses, runs)``, if given, is called every ``log_every`` steps and at the last one with the
+    training losses (R,) and the runs still training, the model holding every run's current poles and
+    b*(a). Returns, per run, None or the reason it failed: b*(a) of its start (or after a crowded-pair
+    move) cannot be evaluated; a failed run stops where it is, the others go on.
+    """
+    f = RunsLoss(model, objective)
+    R, h = f.R, f.h
+    X = f.get()
+    active = np.ones(R, bool)
+    L, _, ok, error = f(X, active, np.full(R, math.inf))  # a start whose b*(a) fails: the run fails
+    active &= ok
+    tol = np.maximum(TOL, 2 * np.nan_to_num(f.last_rounding, nan=0.0))  # a crowded start, never worse
+    lrs = np.broadcast_to(np.asarray(lrs, dtype=float), (R,))
+    step_size = np.stack([f.one(r, X).step_sizes(X[r], lrs[r]) for r in range(R)])
+    f.set(X)
+    mom, vel, t = np.zeros_like(X), np.zeros_like(X), np.zeros(R, int)
+    shrink, fails = np.ones(R), np.zeros(R, int)
+    m, interval, next_round = np.ones(R, int), np.full(R, EVERY), np.full(R, WARM)
+    best_L, best_X, last_good = np.full(R, math.inf), X.copy(), X.copy()
+    inf = np.full(R, math.inf)
+
+    def fail(runs, why):
+        for r in runs:
+            active[r], error[r] = False, why[r]
+
     for step in range(steps + 1):
-        try:
-            L, g = f(x)
-            fails = 0
-        except Unreliable:
-            x, shrink, mom, fails = last_good.copy(), shrink / 2, np.zeros_like(x), fails + 1
-            if fails >= 3 and h > 1:  # crowded poles: move the most crowded pair elsewhere
-                x, fails = _crowded_move(f, x), 0
-            L, g = f(x, tol=math.inf)
-        if L < best[0]:
-            best = (L, x.copy())
-        if step == steps and best[0] < L:  # end on the best poles seen, the readout at their b*(a)
-            L, _ = f(best[1], tol=math.inf)
-        if log is not None and (step % log_every == 0 or step == steps):
-            log(step, L)
-        if step == steps:
-            return
-        if moves and h > 1 and step >= next_round and step < 0.75 * steps:
-            moved = _reseed_round(f, x, m)
+        L, G, ok, why = f(X, active, tol)
+        bad = active & ~ok
+        fails[active & ok] = 0
+        if bad.any():
+            for r in np.flatnonzero(bad):
+                X[r], shrink[r], mom[r], fails[r] = last_good[r], shrink[r] / 2, 0.0, fails[r] + 1
+                if fails[r] >= 3 and h > 1:  # crowded poles: move the most crowded pair elsewhere
+                    X[r], fails[r] = _crowded_move(f.one(r, X), X[r]), 0
+            L2, G2, ok2, why2 = f(X, bad, inf)
+            fail(np.flatnonzero(bad & ~ok2), why2)
+            L[bad], G[bad] = L2[bad], G2[bad]
+        better = active & (L < best_L)
+        best_L[better], best_X[better] = L[better], X[better]
+        if step == steps:  # end on the best poles seen, the readout at their b*(a)
+            back = active & (best_L < L)
+            if back.any():
+                X[back] = best_X[back]
+                L2, _, ok2, why2 = f(X, back, inf)
+                fail(np.flatnonzero(back & ~ok2), why2)
+                L[back] = L2[back]
+        if log is not None and (step % log_every == 0 or step == steps) and active.any():
+            log(step, L, np.flatnonzero(active).tolist())
+        if step == steps or not active.any():
+            return error
+        stepping = active.copy()
+        due = active & (step >= next_round) & (step < 0.75 * steps) if moves and h > 1 else np.zeros(R, bool)
+        for r in np.flatnonzero(due):
+            one = f.one(r, X)
+            moved = _reseed_round(one, X[r], m[r])
             if moved is not None:
-                x, size = moved
-                f.tol = max(TOL, 2 * f.last_rounding)  # tighten as crowding clears
-                last_good, mom = x.copy(), np.zeros_like(x)
-                m, interval, next_round = min(2 * size, h - 1), EVERY, step + EVERY
-                continue
-            m, interval = max(1, m // 2), min(2 * interval, MAX_EVERY)
-            next_round = step + interval
-        last_good, shrink, t = x.copy(), min(1.0, 1.1 * shrink), t + 1
-        mom, vel = 0.9 * mom + 0.1 * g, 0.999 * vel + 0.001 * g * g
+                X[r], size = moved
+                tol[r] = max(TOL, 2 * one.last_rounding)  # tighten as crowding clears
+                last_good[r], mom[r], stepping[r] = X[r], 0.0, False
+                m[r], interval[r], next_round[r] = min(2 * size, h - 1), EVERY, step + EVERY
+            else:
+                m[r], interval[r] = max(1, m[r] // 2), min(2 * interval[r], MAX_EVERY)
+                next_round[r] = step + interval[r]
+        s = stepping
+        last_good[s], shrink[s], t[s] = X[s], np.minimum(1.0, 1.1 * shrink[s]), t[s] + 1
+        mom[s], vel[s] = 0.9 * mom[s] + 0.1 * G[s], 0.999 * vel[s] + 0.001 * G[s] * G[s]
         schedule = 0.5 * (1 + math.cos(math.pi * step / steps)) if cosine else 1.0
-        x = x - shrink * schedule * step_size * (mom / (1 - 0.9**t)) / (np.sqrt(vel / (1 - 0.999**t)) + 1e-8)
+        tt = t[s][:, None]
+        X[s] = X[s] - (shrink[s][:, None] * schedule * step_size[s]) * (mom[s] / (1 - 0.9**tt)) / (
+            np.sqrt(vel[s] / (1 - 0.999**tt)) + 1e-8
+        )
+    return error
 
 
 def _reseed_round(f: PolesLoss, x, m):

@@ -569,7 +569,12 @@ def study_table(run_files, block: str, scores=None) -> pd.DataFrame:
                 continue
             if len(units(np.array([complex(re, im) for re, im in run["learned_poles"]]))) < 2:
                 continue
-            g = run_grades(run, scores)
+            try:
+                g = run_grades(run, scores)
+            except (LayerError, FloatingPointError) as err:  # a layer float64 cannot grade: said, not hidden
+                log.warning("pruning: run %s/%s S=%s K=%s lr=%s seed=%s left out: %s", run["method"], run["variant"],
+                            run["S"], run["K"], run.get("lr"), run.get("seed"), err)  # fmt: skip
+                continue
             for key in KEYS:
                 g[key] = run[key]
             g["target"] = _run_target_id(run)

@@ -42,7 +42,7 @@ from pathlib import Path, PurePath
 import numpy as np
 import scipy.optimize
 
-from . import config, formulas, inits, objectives, precise, theory
+from . import config, formulas, inits, objectives, precise, targets, theory
 from .layout import FAMILIES, Layout
 from .signals import as_signal
 
@@ -273,7 +273,7 @@ SEPARATION = 1e-6  # clusters closer than this are one cluster
 CLUSTER_CENTRES = 3  # local minima of the one-pole scan that the m-cluster searches start around
 
 
-def cluster_search(S: int, K: int, rho: float, sizes, window: objectives.Window | None = None) -> dict:
+def cluster_search(S: int, K: int, rho: float, sizes, window: objectives.Window | None = None, kernel=None) -> dict:
     """The real family's limit at coinciding poles: m distinct real poles, each repeated S/m times
     (sizes as even as S allows), for each m of ``sizes``, scored by ``theory.optimal_loss`` with
     ``repeated="jordan"`` (the span of k^j p^k that a Jordan chain reaches and a diagonal layer only
@@ -283,7 +283,9 @@ def cluster_search(S: int, K: int, rho: float, sizes, window: objectives.Window 
     by more than ``TIE`` (m clusters that merge onto one pole reach the m = 1 value up to rounding).
     For a window with S <= ``precise.MAX_S`` the ends are ranked, and the value given, in extended
     precision (``_precise_ranking``): float64 cannot resolve the Jordan span of slow crowded clusters on a
-    short window. The result's ``float64`` is the float64 value of its poles."""
+    short window. The result's ``float64`` is the float64 value of its poles. ``kernel``: a target other
+    than the shift (``targets.Target``, K its lag scale), scored by ``targets.optimum(..., repeated="jordan")``
+    or the window infimum of its kernel over the Jordan span."""
 
     def poles(p, m):
         counts = np.full(m, S // m) + (np.arange(m) < S % m)
@@ -292,7 +294,9 @@ def cluster_search(S: int, K: int, rho: float, sizes, window: objectives.Window 
     def loss(p, m):
         try:
             if window is not None:  # the window's infimum over the Jordan span
-                return theory.window_jordan_infimum(poles(p, m), K, rho, window.length, window.t_eval)
+                return theory.window_jordan_infimum(poles(p, m), window.d, rho, window.length, window.t_eval)
+            if kernel is not None:
+                return targets.optimum(poles(p, m), kernel, rho, repeated="jordan").loss
             return theory.optimal_loss(poles(p, m), K, rho, repeated="jordan")
         except (FloatingPointError, ValueError):
             return 2.0
@@ -315,7 +319,7 @@ def cluster_search(S: int, K: int, rho: float, sizes, window: objectives.Window 
                 continue  # clusters that merge are the m - 1 case, and their Jordan value is ill-conditioned
             value = loss(p, m)  # scored as stored: the value of these very poles
             candidates.append((m, value, poles(p, m), value))
-    if window is not None and S <= precise.MAX_S:
+    if window is not None and S <= precise.MAX_S and kernel is None:
         candidates = _precise_ranking(candidates, K, rho, window)
     best = {"value": math.inf}
     for m, value, a, float64 in candidates:
@@ -473,13 +477,13 @@ def search(objective: str, S: int, K: int, rho: float, window=None, family: str 
     best["value"], best["certified"], best["certificate"] = certification(
         objective, best["poles"], "merge", K, rho, window, float64, kernel
     )
-    if family == "real" and kernel is None:  # the real family's infimum lies where poles coincide
+    if family == "real":  # the real family's infimum lies where poles coincide
         window_objective = target if isinstance(target, objectives.Window) else None
-        clusters = cluster_search(S, K, rho, options["cluster_sizes"], window_objective)
+        clusters = cluster_search(S, K, rho, options["cluster_sizes"], window_objective, kernel)
         if clusters["value"] < best["value"]:
             cluster_float64 = clusters.pop("float64")
             value, certified, certificate = certification(objective, clusters["poles"], "jordan", K, rho, window,
-                                                          cluster_float64)  # fmt: skip
+                                                          cluster_float64, kernel)  # fmt: skip
             if value < best["value"]:
                 best.update(clusters, value=value, certified=certified, certificate=certificate, grad_norm=np.nan)
                 float64 = cluster_float64

@@ -579,7 +579,7 @@ def _shift_matrix(p) -> np.ndarray:
     return A
 
 
-def optimum(a, target, rho=0.0, tol: float = TOL, n: int | None = None) -> Optimum:
+def optimum(a, target, rho=0.0, tol: float = TOL, n: int | None = None, repeated: str = "merge") -> Optimum:
     """L*(a) for any target, stably for crowded poles (docs/targets.md, "The optimum").
 
     The coloured target g = d * h is cut at lag n: g = g_n + g_tail. With E_n = |g_n|^2 and
@@ -587,9 +587,13 @@ def optimum(a, target, rho=0.0, tol: float = TOL, n: int | None = None) -> Optim
     ``basis.cascade`` on g_n and |X| <= 2 sqrt(E_n) e + e^2, e = ||A^n|| |g_tail| (the part of g_tail that
     the poles can see). n is the target's own length where its tail is negligible; otherwise (power
     target) the lag where ||A^n||_2 <= tol/8, found by doubling (at most MAX_ROUTE). Pass n to force it.
+    ``repeated``: ``merge`` (a diagonal layer: a repeated pole counts once) or ``jordan`` (the span of
+    k^j a^k, j below its multiplicity, that a Jordan chain reaches: the basis takes the poles as they are).
     """
     target = as_target(target)
-    a, _ = formulas.distinct(check_poles(a))
+    if repeated not in ("merge", "jordan"):
+        raise ValueError(f"repeated must be 'merge' or 'jordan', got {repeated!r}")
+    a = check_poles(a) if repeated == "jordan" else formulas.distinct(check_poles(a))[0]
     rho = ar1(rho)
     p = np.concatenate([[rho], a])
     norm = 1.0  # ||A^n||_2 <= 1 always; computed only where the tail of the target needs it

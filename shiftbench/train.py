@@ -5,8 +5,9 @@ The runs of a job that differ only in seed and learning rate are trained as one 
 (``train_runs``): poles and readouts stacked on a leading run axis, one kernel build, convolution and
 update for all of them, each run with its own learning rate (``RunAdam``), its own minibatch stream
 (its seed's generator) and its own divergence. One run (``train_run``) is the R = 1 case of the same
-code. Projected training (``projection.fit``) runs one run at a time: its guarded steps and moves
-are decisions of each run.
+code. Projected training (``projection.fit_runs``) batches its runs the same way: one batched loss and
+backward for all of them, b*(a) solved per run, and its guarded steps, best poles seen and moves
+decided per run.
 
 A run never raises on numerical failure: a non-finite loss or parameter, or a pole pushed onto the
 unit circle by a parameter blow-up, stops it alone with ``status = "diverged"`` and the step where it
@@ -226,8 +227,8 @@ def train_runs(specs, train_x: np.ndarray | None = None, test_x: np.ndarray | No
     ``batch_runs`` says how many runs shared it.
     """
     groups: dict = {}
-    for i, spec in enumerate(specs):  # projected training decides per run: each run a batch of its own
-        groups.setdefault((batch_key(spec), i if METHODS[spec.method].projected else -1), []).append(i)
+    for i, spec in enumerate(specs):
+        groups.setdefault(batch_key(spec), []).append(i)
     records = [None] * len(specs)
     for idx in groups.values():
         for i, rec in zip(idx, _train_batch([specs[i] for i in idx], train_x, test_x)):
@@ -306,8 +307,6 @@ def _train_batch(specs, train_x, test_x) -> list[dict]:
     if members:
         a0, b0, log_dt = (np.array(x) for x in zip(*starts))  # (R, S), (R, S), (R,)
         log_dt = log_dt if PARAMETERISATIONS[spec.parameterisation].needs_delta else None
-        if METHODS[spec.method].projected:  # one run (see batch_key), as projection.fit takes it
-            a0, b0, log_dt = a0[0], b0[0], None if log_dt is None else log_dt[0]
         device = resolve_device(spec.device)
         model = LinearRNN(a0, b0, spec.family, spec.parameterisation, log_dt).to(device)  # R = len(members)
         train = None if train_x is None else Sequences(train_x, objective, device)
@@ -315,7 +314,7 @@ def _train_batch(specs, train_x, test_x) -> list[dict]:
         batch = [specs[i] for i in members]
         recs = [records[i] for i in members]
         if METHODS[spec.method].projected:
-            _fit_projected(model, spec, objective, stationary, recs[0])
+            _fit_projected(model, batch, objective, stationary, recs)
         else:
             _fit_joint(model, batch, objective, stationary, train, recs)
         for r, (s, rec) in enumerate(zip(batch, recs)):
@@ -339,27 +338,31 @@ def _curve_point(objective, stationary, a, b, step, train_loss):
     return (step, train_loss, *_evaluable(objective.loss, stationary.loss, a=a, b=b))
 
 
-def _fit_projected(model: LinearRNN, spec: RunSpec, objective, stationary, record: dict):
-    """A projected method trains the poles with the readout held at b*(a) (``projection.fit``); a
-    search method (``reseed``) adds its re-seeding moves. Where b*(a) of the start cannot be evaluated
-    the run is marked failed."""
+def _fit_projected(model: LinearRNN, specs, objective, stationary, records):
+    """A projected method trains the poles of every run with the readout held at b*(a)
+    (``projection.fit_runs``, one batched model); a search method (``reseed``) adds its re-seeding
+    moves. A run whose b*(a) cannot be evaluated (at its start, or after a crowded-pair move) is
+    marked failed; the others go on."""
+    spec = specs[0]
 
-    def log(step, train_loss):
-        record["curve"].append(_curve_point(objective, stationary, model.poles(), model.readout(), step, train_loss))
+    def log(step, losses, runs):
+        a, b = (t.detach().cpu().numpy() for t in model.pole_tensors())
+        for r in runs:
+            records[r]["curve"].append(_curve_point(objective, stationary, a[r], b[r], step, float(losses[r])))
 
-    try:
-        projection.fit(
-            model,
-            objective,
-            spec.steps,
-            spec.lr,
-            spec.schedule == "cosine",
-            log,
-            spec.log_every,
-            moves=METHODS[spec.method].search,
-        )
-    except FloatingPointError as err:
-        record.update(status="failed", error=str(err))
+    errors = projection.fit_runs(
+        model,
+        objective,
+        spec.steps,
+        [s.lr for s in specs],
+        spec.schedule == "cosine",
+        log,
+        spec.log_every,
+        moves=METHODS[spec.method].search,
+    )
+    for rec, error in zip(records, errors):
+        if error is not None:
+            rec.update(status="failed", error=error)
 
 
 def _unstable(model: LinearRNN, loss: torch.Tensor) -> torch.Tensor:

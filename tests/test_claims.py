@@ -7,6 +7,7 @@ summary that the claims read is built by the real aggregation code.
 """
 
 import itertools
+import json
 import math
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def run_row(cell, variant, init, seed, loss, method="joint", **extra):
         "S": S,
         "K": K,
         "rho": rho,
+        "target": "shift",
+        "target_spec": json.dumps({"K": K, "name": "shift"}),
         "objective": "exact",
         "method": method,
         "variant": variant,
@@ -82,7 +85,8 @@ def make_runs(loss_of, cells=CELLS, variants=(("uncertainty", "uncertainty"), ("
 def make_reference(cells=CELLS, value=REF, family="complex"):
     return pd.DataFrame(
         [
-            {"family": family, "objective": "exact", "S": S, "K": K, "rho": rho, "value": value, "certified": True}
+            {"family": family, "objective": "exact", "S": S, "K": K, "rho": rho, "target": "shift", "value": value,
+             "certified": True}
             for S, K, rho in cells
         ]  # fmt: skip
     )

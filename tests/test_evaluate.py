@@ -13,11 +13,11 @@ import sys
 from fractions import Fraction
 
 import dense
-from conftest import REPO
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import REPO
 from scipy.linalg import toeplitz
 
 from shiftbench import cli, evaluate, readers, reference, theory
@@ -199,9 +199,11 @@ def test_a_layer_at_a_committed_cell_is_set_against_its_reference(rho):
         .itertuples()  # fmt: skip
     # the committed file itself, read as JSON (not through reference.lookup, which evaluate calls), and its value
     # recomputed from its poles by the dense route: e^T T e of the long truncated kernel of (a, b*(a))
-    committed = json.loads((REPO / "shiftbench" / "references" / f"complex_exact_rho{rho:g}_S250_K250.json").read_text())
+    path = REPO / "shiftbench" / "references" / f"complex_exact_rho{rho:g}_S250_K250.json"
+    committed = json.loads(path.read_text())
     assert row.reference == committed["value"] and committed["family"] == "complex" and committed["S"] == S
-    assert dense.stationary_loss(a, theory.optimal_readout(a, K, rho), K, rho) == pytest.approx(row.reference, abs=1e-12)
+    dense_value = dense.stationary_loss(a, theory.optimal_readout(a, K, rho), K, rho)
+    assert dense_value == pytest.approx(row.reference, abs=1e-12)
     assert row.recovered_optimal == pytest.approx(1.0, abs=1e-9)
     c, b = theory.construction(S, K)  # the paper's filter: its readout is not the optimum of its poles
     (row,) = evaluate.evaluate(readers.make_layer(c, b, source="c"), [K], [rho]).itertuples()

@@ -37,7 +37,8 @@ def test_run_spec_fields_are_the_schema_train_options():
         assert fields[name].type == expected, (key, fields[name].type, expected)
         if key not in sweeps:
             assert fields[name].default == prop["default"], key
-    others = {"S", "K", "rho", "init", "readout", "init_params", "family", "objective", "t_eval", "burn_in"}
+    others = {"S", "K", "target_spec", "rho", "init", "readout", "init_params", "family", "objective", "t_eval"}
+    others.add("burn_in")
     assert set(fields) == {sweeps.get(k, k) for k in config.schema_node("train")["properties"]} | others
     assert fields["t_eval"].default == config.defaults("data")["t_eval"]
     assert fields["burn_in"].default == config.defaults("data")["burn_in"]

@@ -285,3 +285,24 @@ def test_theory_window_of_the_shift_is_its_lag():
     normalisation leaves today's numbers unchanged."""
     d = theory.window_target(5, 12, 7)
     assert np.array_equal(d, np.eye(12)[5]) and theory.window_energy(d, 0.7, 7) == 1.0
+
+
+@pytest.mark.parametrize("rho", RHOS)
+@pytest.mark.parametrize("target", TARGETS[:3], ids=lambda t: t.name)
+def test_jordan_optimum_of_a_target_is_the_dense_fit_on_the_jordan_span(target, rho):
+    """The real family's closure at coinciding poles for any target: ``targets.optimum(repeated="jordan")``
+    of a pole p repeated m times against dense least squares on the kernels binom(k + j - 1, j - 1) p^k,
+    j = 1..m (the span a Jordan chain reaches); merged, the same poles count once (a different, higher value)."""
+    n, m = 4096, 3
+    for p in (0.6, 0.85):
+        k = np.arange(n)
+        cols = np.stack(
+            [np.array([math.comb(int(i) + j - 1, j - 1) for i in k], float) * p**k for j in range(1, m + 1)], 1
+        )
+        A, y = dense.colour_t(cols, rho), dense.colour_t(target.sequence(n), rho)
+        w, *_ = np.linalg.lstsq(A, y, rcond=None)
+        want = float(np.sum((A @ w - y) ** 2) / (y @ y))
+        got = targets.optimum(np.full(m, p, dtype=complex), target, rho, repeated="jordan").loss
+        assert got == pytest.approx(want, abs=1e-10)
+        merged = targets.optimum(np.full(m, p, dtype=complex), target, rho).loss
+        assert merged > got + 1e-6 or got < 1e-12

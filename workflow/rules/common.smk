@@ -22,7 +22,8 @@ except sbconfig.ConfigError as err:
 BLOCKS = {block.name: block for block in sbconfig.blocks(config)}
 CELLS = sbconfig.all_cells(config)
 # Wildcard text -> value. The text only names files; every job gets the value itself via params.
-RHOS = {sbconfig.float_label(rho): rho for rho, _, _ in CELLS}
+RHOS = {sbconfig.float_label(rho): rho for b in BLOCKS.values() for rho in b.grid["rho"]}
+UNITS = [sbconfig.SHIFT, *config["targets"]]  # what a reference job is of: the shift's cells, or one target's
 # Datasets: every sequence length of the units (the shift at each K, or a target) trained on an objective
 # of stored sequences (sampled), at every rho.
 SEQUENCE_BLOCKS = [b for b in BLOCKS.values() if any(OBJECTIVES[o].sequences for o in b.objectives)]
@@ -43,6 +44,7 @@ wildcard_constraints:
     objective="|".join(map(re.escape, OBJECTIVES)),
     family="|".join(map(re.escape, FAMILIES)),
     target="|".join(map(re.escape, KERNEL_TARGETS)) or "none",
+    unit="|".join(map(re.escape, UNITS)),
 
 
 def dataset(rho, length, split, seed, suffix=".npy"):
@@ -99,14 +101,14 @@ def reference_cells():
 
 
 def reference_outputs():
-    jobs = sorted({(f, o, sbconfig.float_label(rho)) for f, o, rho, *_ in reference_cells()})
-    return [f"results/reference/{f}/{o}/rho{rho}.json" for f, o, rho in jobs]
+    jobs = sorted({(f, o, sbconfig.float_label(rho), unit) for f, o, rho, _, _, unit in reference_cells()})
+    return [f"results/reference/{f}/{o}/rho{rho}/{unit}.json" for f, o, rho, unit in jobs]
 
 
 def reference_job_cells(w):
-    """[[S, K], ...] of one reference job: every cell of its (family, objective, rho); [S, K, target id, spec]
-    for a target."""
-    cells = [c for c in reference_cells() if c[:3] == (w.family, w.objective, RHOS[w.rho])]
+    """[[S, K], ...] of one reference job: every cell of its (family, objective, rho, unit); [S, K, target id,
+    spec] for a target (one job per target: their searches run in parallel)."""
+    cells = [c for c in reference_cells() if c[:3] == (w.family, w.objective, RHOS[w.rho]) and c[5] == w.unit]
     return [[S, K] if tid == sbconfig.SHIFT else [S, K, tid, config["targets"][tid]] for *_, S, K, tid in cells]
 
 

@@ -1,15 +1,15 @@
 rule reference:
-    """The reference of every (S, K) cell of one (pole family, objective, rho): an independent search over poles that
-    depends on nothing learned. A committed reference (shiftbench/references/) is loaded and
+    """The reference of every (S, K) cell of one (pole family, objective, rho) and unit (the shift, or one target):
+    an independent search over poles that depends on nothing learned. A committed reference (shiftbench/references/) is loaded and
     re-verified from its poles instead; a file that does not match its poles fails the job."""
     input:
         committed=committed_references,
     output:
-        "results/reference/{family}/{objective}/rho{rho}.json",
+        "results/reference/{family}/{objective}/rho{rho}/{unit}.json",
     log:
-        "logs/reference/{family}/{objective}/rho{rho}.log",
+        "logs/reference/{family}/{objective}/rho{rho}/{unit}.log",
     benchmark:
-        "results/benchmarks/reference/{family}/{objective}/rho{rho}.tsv"
+        "results/benchmarks/reference/{family}/{objective}/rho{rho}/{unit}.tsv"
     conda:
         "../envs/shiftbench.yaml"
     threads: 1
