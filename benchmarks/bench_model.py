@@ -23,6 +23,13 @@
    process, at S = 16, K = 64 (L = 128) and S = 250, K = 2000 (the paper's sampled window, L = 2250),
    batch 16, seeds 0..R-1. Only training steps are timed (no init, curve or final metrics). Targets:
    batched >= 8x the loop at S = 16, R = 16 and >= 2x at S = 250, R = 9 (R = 9 measured there too).
+5. Projected training's run axis (``--projected`` runs this section alone): ``projection.fit_runs`` on one
+   model of R lru-ring runs (exact objective, rho = 0.7, lrs 0.01 and 0.02) against a loop over the same
+   runs as one-run models (the R = 1 case of the same code: what ``train.train_runs`` did before, each
+   projected run a batch of its own), alternated batched, loop, batched, ... and the median taken; at
+   S = 32, K = 128, R = 6 and S = 250, K = 2000, R = 6; then a profile of one batched S = 250 fit (where a
+   step's time goes: b*(a) per run, the batched loss and backward, the rest). Only ``fit_runs`` is timed
+   (no init, curve or final metrics). Target: batched >= 3x the loop at S = 32, R = 6.
 
 Everything runs twice, at torch.set_num_threads(2) (the machine's core count) and at 1 thread: on a
 shared 2-core machine, torch's OpenMP threads busy-wait for each other and small ops get up to 10x
@@ -31,6 +38,7 @@ slower when another process holds a core, so the 1-thread figures are the load-r
     python benchmarks/bench_model.py            # full run (~4 minutes)
     python benchmarks/bench_model.py --quick    # small sizes, under a minute
     python benchmarks/bench_model.py --runs --threads 1   # section 4 alone
+    python benchmarks/bench_model.py --projected --threads 1   # section 5 alone
 """
 
 from __future__ import annotations
@@ -269,11 +277,71 @@ def bench_run_axis(quick: bool) -> dict:
     return ratios
 
 
+def projected_fit_seconds(S, K, R, steps, batched: bool) -> float:
+    """Seconds of ``projection.fit_runs`` over R lru-ring runs: one R-run model, or R one-run models."""
+    from shiftbench import objectives, projection
+
+    objective = objectives.Stationary(K, 0.7)
+    starts = [inits.initialise("lru-ring", S, K, seed // 2, "random", 0.7, r_min=0.9, r_max=0.999) for seed in range(R)]
+    lrs = [0.01 if r % 2 == 0 else 0.02 for r in range(R)]  # seeds 0, 0, 1, 1, ... at two lrs
+    a, b = np.array([s[0] for s in starts]), np.array([s[1] for s in starts])
+    groups = [(a, b, lrs)] if batched else [(a[r : r + 1], b[r : r + 1], lrs[r : r + 1]) for r in range(R)]
+    t = time.perf_counter()
+    for ga, gb, glr in groups:
+        projection.fit_runs(LinearRNN(ga, gb), objective, steps, glr, log_every=steps)
+    return time.perf_counter() - t
+
+
+def bench_projected(quick: bool) -> dict:
+    """Section 5: {(S, R): batched / loop} of projected training, then a profile of the batched S = 250 fit."""
+    import cProfile
+    import pstats
+
+    sizes = [(32, 128, 6, 100, 3), (250, 2000, 6, 10, 2)] if not quick else [(32, 128, 6, 30, 2)]
+    ratios = {}
+    print("\n5. Projected training (projection.fit_runs): R runs as one model against the loop of one-run models")
+    for S, K, R, steps, repeats in sizes:
+        times = {True: [], False: []}
+        for _ in range(repeats):
+            for batched in (True, False):
+                times[batched].append(projected_fit_seconds(S, K, R, steps, batched))
+        tb, tl = statistics.median(times[True]), statistics.median(times[False])
+        ratios[S, R] = tl / tb
+        print(f"  S={S:3d} K={K:4d} R={R}: {steps} steps, median of {repeats}: batched {tb:6.2f} s, loop {tl:6.2f} s; "
+              f"per run-step batched {1e3 * tb / R / steps:6.2f} ms, alone {1e3 * tl / R / steps:6.2f} ms; "
+              f"loop/batched {tl / tb:.2f}x")  # fmt: skip
+    if not quick:
+        S, K, R, steps = 250, 2000, 6, 10
+        prof = cProfile.Profile()
+        prof.runcall(projected_fit_seconds, S, K, R, steps, True)
+        stats = pstats.Stats(prof)
+        total = stats.total_tt
+        parts = {
+            "b*(a): Stationary.optimal_filter (orthonormal coordinates, per run)": "optimal_filter",
+            "  of which basis.shift_coordinates (S first-order IIR filters of K + 1 taps)": "shift_coordinates",
+            "  of which basis.residues (partial fractions, O(S^2))": "residues",
+            "the batched loss (padded poles, WhiteFormReal, cross term)": "batched_loss",
+            "its backward (one autograd pass for the R runs)": "grad",
+            "re-seeding moves (crowded-pair moves after 3 rejections)": "_crowded_move",
+        }
+        cum = {}
+        for (path, _, name), row in stats.stats.items():
+            for label, fn in parts.items():
+                if name == fn and (fn != "grad" or "autograd" in path):
+                    cum[label] = cum.get(label, 0.0) + row[3]
+        print(f"\n  profile of one batched fit at S={S}, K={K}, R={R}, {steps} steps (cProfile, {total:.2f} s in all,"
+              f" {1e3 * total / R / steps:.1f} ms per run-step):")  # fmt: skip
+        for label in parts:
+            print(f"    {label:<78s} {cum.get(label, 0.0):6.2f} s  {100 * cum.get(label, 0.0) / total:5.1f}%")
+    return ratios
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes and a short training run")
     ap.add_argument("--threads", default="2,1", help="torch thread counts to run everything at (default 2,1)")
     ap.add_argument("--runs", action="store_true", help="section 4 (the run axis) alone")
+    ap.add_argument("--projected", action="store_true", help="section 5 (projected training's run axis) alone")
     args = ap.parse_args()
     print(
         f"bench_model: {time.strftime('%Y-%m-%d %H:%M')}, {platform.node()}, nproc={os.cpu_count()}, "
@@ -289,6 +357,16 @@ def main():
             100,
             400,
         )
+    if args.projected:
+        for threads in [int(t) for t in args.threads.split(",")]:
+            torch.set_num_threads(threads)
+            print(f"\n=== torch.set_num_threads({threads}) ===")
+            ratios = bench_projected(args.quick)
+            if (32, 6) in ratios:
+                ok = ratios[32, 6] >= 3
+                print(f"\nTarget\n  [{threads} threads] projected batched >= 3x the loop at S=32, R=6: "
+                      f"{ratios[32, 6]:.2f}x  {'PASS' if ok else 'FAIL'}")  # fmt: skip
+        return
     if args.runs:
         for threads in [int(t) for t in args.threads.split(",")]:
             torch.set_num_threads(threads)

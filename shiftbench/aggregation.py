@@ -33,6 +33,8 @@ TARGET = "target"  # the target id: SHIFT (the shift at K) or one of the config'
 VARIANT = ["block", *CELL, TARGET, "objective", "method", "variant"]
 REFERENCE_KEY = ["family", "objective", *CELL, TARGET]  # one reference per family, objective, cell and target
 LR_SELECTED_ON = "final training loss (mean over seeds)"
+LR_FIXED = "fixed: the block trains one lr (its config says where it comes from)"
+LONG = "long"  # the ``budget`` of the budget control's runs (``shiftbench.budget.LONG``)
 TOLERANCE = 1e-9  # rounding allowance of every invariant
 
 
@@ -49,32 +51,51 @@ def run_id(r) -> str:
 
 
 def tables_from_jobs(run_files, theory_files, reference_files) -> dict[str, pd.DataFrame]:
-    runs, curves, params = [], [], []
+    """The tables of the jobs' outputs. A run file of the budget control (its job says ``budget: long``,
+    ``shiftbench.budget``) gives the summary's long-budget columns and its runs' learning curves (run ids
+    ending in ``/long``), never rows of ``runs``: every statistic of ``runs`` is at the block's budget."""
+    runs, curves, params, long = [], [], [], []
     for path in sorted(run_files):
-        for r in read_json(path)["runs"]:
-            rid = run_id(r)
+        data = read_json(path)
+        is_long = data.get("job", {}).get("budget") == LONG
+        for r in data["runs"]:
+            rid = run_id(r) + ("/long" if is_long else "")
+            target = r.setdefault(TARGET, SHIFT)
+            if is_long:
+                curves += [
+                    {"run_id": rid, TARGET: target, "step": step, "train_loss": train, "objective_loss": obj,
+                     "stationary_loss": stat}
+                    for step, train, obj, stat in r.pop("curve")
+                ]  # fmt: skip
+                r.pop("learned_poles", None), r.pop("learned_readout", None)
+                long.append({"run_id": rid, **{k: v for k, v in r.items() if k not in ("init_params", "target_spec")}})
+                continue
             curves += [
-                {"run_id": rid, "step": step, "train_loss": train, "objective_loss": obj, "stationary_loss": stat}
+                {"run_id": rid, TARGET: target, "step": step, "train_loss": train, "objective_loss": obj,
+                 "stationary_loss": stat}
                 for step, train, obj, stat in r.pop("curve")
-            ]
+            ]  # fmt: skip
             poles, readout = r.pop("learned_poles", []), r.pop("learned_readout", [])
             params += [
-                {"run_id": rid, "pole_index": i, "a_re": a[0], "a_im": a[1], "b_re": b[0], "b_im": b[1]}
+                {"run_id": rid, TARGET: target, "pole_index": i, "a_re": a[0], "a_im": a[1], "b_re": b[0], "b_im": b[1]}
                 for i, (a, b) in enumerate(zip(poles, readout))
             ]
             r["init_params"] = json.dumps(r["init_params"], sort_keys=True)
             r["target_spec"] = json.dumps(r.get("target_spec") or {"name": SHIFT, "K": r["K"]}, sort_keys=True)
             runs.append({"run_id": rid, **r})
     runs = pd.DataFrame(runs).sort_values("run_id", ignore_index=True)
+    long = pd.DataFrame(long)
     theory = theory_table([c for p in sorted(theory_files) for c in read_json(p)["cells"]])
     reference = reference_table([r for p in sorted(reference_files) for r in read_json(p)["references"]])
+    if len(long):
+        check_bounds(long, theory)  # the long runs are learned filters too
     tables = {
         "runs": runs,
         "curves": pd.DataFrame(curves),
         "params": pd.DataFrame(params),
         "theory": theory,
         "reference": reference,
-        "summary": summary_table(runs, theory, reference),
+        "summary": add_long_budget(summary_table(runs, theory, reference), runs, long),
     }
     assert set(tables) == set(TABLES)
     return tables
@@ -245,6 +266,8 @@ def summary_table(runs: pd.DataFrame, theory: pd.DataFrame, reference: pd.DataFr
         if len(good):
             lr = good.groupby("lr").final_train_loss.mean().idxmin()
             chosen = good[good.lr == lr]
+            if group.lr.nunique() == 1:
+                row.update(lr_selected_on=LR_FIXED)
             x = chosen.objective_loss
             mean, lo, hi = mean_interval(x)
             row.update(lr=lr, n=len(x), mean=mean, std=x.std(ddof=1), ci_low=lo, ci_high=hi, min=x.min(), max=x.max())
@@ -266,6 +289,38 @@ def summary_table(runs: pd.DataFrame, theory: pd.DataFrame, reference: pd.DataFr
         )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def add_long_budget(summary: pd.DataFrame, runs: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
+    """The budget control's columns (train.budget_factor; NaN where a block has none): the long run of the
+    variant (its first seed at the selected lr, budget_factor x steps: ``long_run_id``, ``steps_long``,
+    ``recovered_long``) beside the same seed at the block's budget (``steps``, ``recovered_first``).
+    Recovered fractions against the summary row's own ``reference``."""
+    out = summary.copy()
+    for col in ["steps", "steps_long", "recovered_first", "recovered_long"]:
+        out[col] = np.nan
+    out["long_run_id"] = None
+    if summary.empty:
+        return out
+    steps = runs.groupby(VARIANT).steps.max()
+    out["steps"] = [steps.get(tuple(k), np.nan) for k in out[VARIANT].itertuples(index=False)]
+    if long.empty:
+        return out
+    ok = long[long.status == "ok"].set_index(VARIANT)
+    first = runs[runs.status == "ok"].set_index([*VARIANT, "lr", "seed"]).objective_loss
+    for i, row in out.iterrows():
+        key = tuple(row[VARIANT])
+        if key not in ok.index:
+            continue
+        r = ok.loc[[key]].iloc[0]
+        normal = first.get((*key, r.lr, r.seed), np.nan)
+        out.loc[i, ["steps_long", "recovered_first", "recovered_long"]] = [
+            r.steps,
+            recovered(normal, row.reference),
+            recovered(r.objective_loss, row.reference),
+        ]
+        out.loc[i, "long_run_id"] = r.run_id
+    return out
 
 
 def check_bounds(runs: pd.DataFrame, theory: pd.DataFrame, tol: float = TOLERANCE):

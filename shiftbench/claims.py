@@ -313,6 +313,38 @@ QUESTIONS = {
 }
 
 
+def budget_closure(row) -> float:
+    """The share of a variant's gap to its reference that the long budget closes, same seed and lr:
+    (recovered_long - recovered_first)/(1 - recovered_first); NaN without a long run or a gap."""
+    gap = 1 - row.recovered_first
+    return (row.recovered_long - row.recovered_first) / gap if gap > 1e-12 else np.nan
+
+
+def budget_claims(summary: pd.DataFrame, tolerance: float) -> list[tuple]:
+    """Per (target, objective, method, variant) with long-budget runs (train.budget_factor): is its gap to the
+    reference budget-limited? Rule: supported if in every cell with a gap the long budget closes more than
+    ``tolerance`` of it (``budget_closure``); not supported if in some cell it closes at most that."""
+    rows = []
+    have = summary.dropna(subset=["recovered_long", "recovered_first"])
+    for (target, objective, method, variant), g in have.groupby(["target", "objective", "method", "variant"]):
+        closure = g.apply(budget_closure, axis=1).dropna()
+        where = f"{objective}, {method}" if target == SHIFT else f"{target}, {objective}, {method}"
+        if closure.empty:
+            continue
+        cells = g.loc[closure.index]
+        worst = closure.idxmin()
+        limited = bool((closure > tolerance).all())
+        rows.append((
+            f"[{where}] {variant}'s gap to the reference is budget-limited (a longer budget closes it)",
+            "supported" if limited else "not supported",
+            f"the first seed at {int(cells.steps_long.iloc[0])} steps instead of {int(cells.steps.iloc[0])} closes "
+            + ", ".join(f"{c:.0%} at K = {r.K}, rho = {r.rho:g}" for c, (_, r) in zip(closure, cells.iterrows()))
+            + f" of its gap (1 - recovered; least {closure[worst]:.0%}). Rule: budget-limited if the long budget "
+            f"closes more than budget_tolerance = {tolerance:g} of the gap in every cell",
+        ))  # fmt: skip
+    return rows
+
+
 def claims_table(t, cfg) -> pd.DataFrame:
     """Each claim with the objective (and method) it is measured on, a verdict by a stated rule, and the number;
     ``question``: the key of ``QUESTIONS`` that the row answers."""
@@ -368,6 +400,9 @@ def claims_table(t, cfg) -> pd.DataFrame:
             + f"). Rule: supported if every cell recovers >= reach_fraction = {reach:g}"
             + (f". {WINDOW_RULE_TEXT}" if _windowed(objective) else ""),
         ))  # fmt: skip
+
+    if "recovered_long" in all_s:
+        rows += budget_claims(all_s, rules.get("budget_tolerance", 0.25))
 
     beaten = all_s[all_s.beats_reference.astype(bool)]
     rows.append((

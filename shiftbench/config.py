@@ -339,6 +339,7 @@ def check_config(config):
                     ["train", "parameterisation"],
                 )
             )
+        _check_budget_factor(block, [*train, "budget_factor"])
         path = [*train, "methods"]
         unsupported = set(block.objectives) - set(projected_objectives())
         projected = sorted(m for m in block.train["methods"] if methods.METHODS[m].projected)
@@ -422,6 +423,18 @@ def check_batch_memory(config):
                             "data.t_eval and K (sampled) or S^2 (exact): lower those, or raise data.max_batch_mb",
                         )
                     )
+
+
+def _check_budget_factor(block, path):
+    """train.budget_factor: an integer >= 2 (not a float such as 2.0, nor a bool), on a block that trains runs."""
+    factor = block.train.get("budget_factor")
+    if factor is None:
+        return
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
+        raise ConfigError(_error(path, f"{factor!r} is not an integer >= 2", ["train", "budget_factor"]))
+    if not (block.objectives and block.variants and block.unit_cells()):
+        raise ConfigError(_error(path, f"block {block.name!r} trains no steps: there is no run to train longer",
+                                 ["train", "budget_factor"]))  # fmt: skip
 
 
 def _check_block_train(config, name):

@@ -26,7 +26,10 @@ FIGURES = {
     "fig6_loss_vs_S_over_K.png": "4. Learned vs theory",
     "fig7_loss_vs_smoothness.png": "4. Learned vs theory",
     "fig9_real_vs_complex.png": "4. Learned vs theory",
+    "fig11_targets_learned.png": "7. Memory kernels",
+    "fig12_budget.png": "4. Learned vs theory",
 }
+TARGET_FIGURES = ("claims.html", "fig11_targets_learned.png")  # drawn from every target's rows (the rest: the shift)
 
 # The memory kernels' outputs (``shiftbench.kernels``), made where the config names kernel targets.
 KERNEL_TABLES = ("kernel_scores", "kernel_references", "kernel_claims")

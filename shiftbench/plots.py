@@ -20,6 +20,7 @@ has one run.
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 import matplotlib
@@ -45,10 +46,11 @@ from .claims import (
     width_fit,
 )
 from .claims import theory_checks as decide_theory_checks
+from .config import SHIFT
 from .layout import BASELINE, FAMILIES, PARAMETERISATIONS
 from .methods import METHODS
 from .objectives import OBJECTIVES, STATIONARY
-from .outputs import FIGURES, stem
+from .outputs import FIGURES, TARGET_FIGURES, stem
 from .storage import atomic_path
 
 sns.set_theme(context="notebook", style="whitegrid")
@@ -644,10 +646,96 @@ def theory_checks(t, cfg, path):
 
 
 def make_figures(tables_dir, cfg, outdir):
-    """Every figure of ``outputs.FIGURES`` into ``outdir``."""
+    """Every figure of ``outputs.FIGURES`` into ``outdir``: those of the shift see its rows only
+    (``shift_view``), ``TARGET_FIGURES`` every target's."""
     t = load_tables(tables_dir)
     for name in FIGURES:
-        globals()[stem(name)](t, cfg, Path(outdir) / name)
+        globals()[stem(name)](t if name in TARGET_FIGURES else shift_view(t), cfg, Path(outdir) / name)
+
+
+def shift_view(t) -> dict:
+    """The tables restricted to the shift (target ``shift``): what the paper's figures draw."""
+    return {name: df[df.target == SHIFT] if "target" in df else df for name, df in t.items()}
+
+
+def fig11_targets_learned(t, cfg, path):
+    """Memory kernels beyond the shift, trained: per target and objective, the share of its reference that
+    each init variant recovers (the summary's mean at the selected lr, with the runs' 95% interval) against
+    S; line style per method."""
+    s = t["summary"][t["summary"].target != SHIFT].dropna(subset=["recovered"])
+    panels = sorted(set(zip(s.target, s.objective)))
+    if not panels:
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No block of this study trains a memory target other than the shift.", ha="center")
+        _save(fig, path)
+        return
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.4 * rows), squeeze=False)
+    palette = init_palette(cfg, t)
+    for ax, (target, objective) in zip(axes.flat, panels):
+        d = s[(s.target == target) & (s.objective == objective)]
+        for (variant, method), g in d.groupby(["variant", "method"]):
+            g = g.groupby("S")["recovered"].mean().sort_index()  # one rho per panel line where several
+            ax.plot(g.index, g.to_numpy(), color=palette[variant], ls=method_style(method), marker="o", ms=4,
+                    gid=init_gid(variant), label=f"{variant} ({method})")  # fmt: skip
+        spec = json.loads(d.target_spec.iloc[0])
+        params = ", ".join(f"{k} = {v:g}" for k, v in spec.items() if k != "name")
+        ax.set(xscale="log", ylim=(min(0.0, d.recovered.min()), 1.05), xlabel="S", ylabel="recovered of the reference")
+        ax.set_title(f"{target}: {spec['name']} ({params})\n{objective_name(objective)}", fontsize=9)
+        Ss = sorted(d.S.unique())
+        ax.set_xticks(Ss, [str(S) for S in Ss])
+        ax.minorticks_off()
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    fig.suptitle("Memory kernels beyond the shift, trained: (1 - L) / (1 - L_ref) per init variant (line: method)")
+    fig.tight_layout()
+    figure_legend(fig, axes)
+    _save(fig, path)
+
+
+def fig12_budget(t, cfg, path):
+    """The budget control (blocks with train.budget_factor): the recovered fraction (1 - L)/(1 - L_ref)
+    of the first seed at the selected lr against steps, at the block's budget and at budget_factor x
+    steps (the long run), per cell; colour: init, line: method."""
+    s = t["summary"]
+    s = s[s.long_run_id.notna()] if "long_run_id" in s else s.iloc[:0]
+    if s.empty:
+        fig, ax = plt.subplots(figsize=(6, 2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no block sets train.budget_factor: no long-budget runs", ha="center", va="center")
+        _save(fig, path)
+        return
+    runs, curves, palette = t["runs"], t["curves"], init_palette(cfg, t)
+    panels = sorted({(r.block, r.S, r.K, r.rho) for r in s.itertuples()})
+    ncol = min(4, len(panels))
+    nrow = -(-len(panels) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.4 * nrow), squeeze=False)
+    for ax, (block, S, K, rho) in zip(axes.flat, panels):
+        for r in s[(s.block == block) & (s.S == S) & (s.K == K) & (s.rho == rho)].itertuples():
+            mine = runs[(runs.block == block) & (runs.S == S) & (runs.K == K) & (runs.rho == rho)
+                        & (runs.method == r.method) & (runs.variant == r.variant) & (runs.lr == r.lr)]  # fmt: skip
+            first = mine[mine.seed == mine.seed.min()].run_id
+            for run_id, lw, alpha, label in [(first.iloc[0] if len(first) else None, 1.0, 0.6, "steps"),
+                                             (r.long_run_id, 1.6, 1.0, "long")]:  # fmt: skip
+                c = curves[curves.run_id == run_id]
+                if c.empty:
+                    continue
+                ax.plot(c.step, (1 - c.objective_loss) / (1 - r.reference), color=palette[r.variant],
+                        ls=method_style(r.method), lw=lw, alpha=alpha, gid=init_gid(r.variant),
+                        label=f"{r.variant} ({r.method}, lr {r.lr:g})" if label == "long" else None)  # fmt: skip
+            ax.axvline(r.steps, color="grey", lw=0.6, ls=":")
+        ax.axhline(1.0, color="black", ls=REFERENCE_STYLE, lw=1.0, label="reference")
+        ax.set(xlabel="step", ylabel="recovered (1 - L)/(1 - L_ref)", ylim=(min(0.0, ax.get_ylim()[0]), 1.05),
+               title=f"{block}: S = {S}, K = {K}, rho = {rho:g}")  # fmt: skip
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    fig.suptitle("Budget control: the first seed at the selected lr, at the block's steps (thin) and at "
+                 "budget_factor x steps (thick); dotted: the block's steps")  # fmt: skip
+    fig.tight_layout()
+    _save(fig, path)
 
 
 def write_provenance(cfg, commit: str, path):

@@ -149,6 +149,8 @@ def _window_operator(n: int, t_eval: int, rho):
     """x -> M x for M_kk' = rho^|k-k'| omega_max(k,k'): (M x)_k = omega_k sum_{k'<=k} rho^(k-k') x_k'
     + sum_{k'>k} rho^(k'-k) omega_k' x_k', two first-order recursions, O(n)."""
     omega = [mpmath.mpf(n - max(k, n - t_eval)) / t_eval for k in range(n)]
+    if rho == 0:  # white noise: M is the diagonal of the weights
+        return lambda x: [w * y for w, y in zip(omega, x)]
 
     def apply(x):
         left, acc = [], mpmath.mpf(0)

@@ -394,9 +394,11 @@ def padded_readout(model, b) -> np.ndarray:
 
 
 def batched_loss(objective, a, b):
-    """The objective's stationary loss of every run (R,) for poles a and readouts b (R, S') (any target;
-    ``targets.torch_loss``'s formula): (1 - 2 Re(v^H b) + rho^2 |sum beta|^2 + (1 - rho^2) beta^H C beta
-    + E - 1) / E with beta = b / (1 - rho a), in the run-by-run-exact form above."""
+    """(loss (R,), rounding (R,)): the objective's stationary loss of every run for poles a and readouts b
+    (R, S') (any target; ``targets.torch_loss``'s formula), (1 - 2 Re(v^H b) + rho^2 |sum beta|^2 +
+    (1 - rho^2) beta^H C beta + E - 1) / E with beta = b / (1 - rho a), in the run-by-run-exact form
+    above; and its rounding estimate eps (|b|^T |G| |b| + 2 |v|^T |b|) / E (``PolesLoss.rounding``), not
+    differentiated."""
     target, rho = objective.target, float(objective.rho)
     E = target.energy(rho)
     if type(target).torch_cross is targets.Target.torch_cross:  # the generic cut depends on every pole: per run
@@ -408,7 +410,23 @@ def batched_loss(objective, a, b):
     total = beta.sum(-1)
     sr, si = total.real, total.imag
     q = 1 - 2 * cross + rho * rho * (sr * sr + si * si) + (1 - rho * rho) * WhiteFormReal.apply(a, beta)
-    return (q + (E - 1)) / E
+    return (q + (E - 1)) / E, _rounding(a.detach(), b, v.detach(), rho) / E
+
+
+def _rounding(a, b, v, rho):
+    """eps (|b|^T |G| |b| + 2 |v|^T |b|) per run, |G_st| = |1 - rho^2 z| / (|1 - z| |1 - rho conj a_s|
+    |1 - rho a_t|), z = conj(a_s) a_t, in the real arithmetic of ``WhiteFormReal``."""
+    with torch.no_grad():
+        x, y = a.real, a.imag
+        p = 1.0 - (x[..., :, None] * x[..., None, :] + y[..., :, None] * y[..., None, :])  # 1 - Re z
+        q = x[..., :, None] * y[..., None, :] - y[..., :, None] * x[..., None, :]  # Im z
+        r2 = rho * rho
+        num = torch.sqrt((1.0 - r2 + r2 * p) ** 2 + (r2 * q) ** 2)
+        w = 1.0 / torch.sqrt((1.0 - rho * x) * (1.0 - rho * x) + (rho * y) * (rho * y))  # 1 / |1 - rho a|
+        bw = torch.sqrt(b.real * b.real + b.imag * b.imag)
+        G_b = ((num / torch.sqrt(p * p + q * q)) * (w * bw)[..., None, :]).sum(-1) * w  # |G| |b|
+        vb = torch.sqrt(v.real * v.real + v.imag * v.imag) * bw
+        return formulas.EPS * ((bw * G_b).sum(-1) + 2.0 * vb.sum(-1))
 
 
 # -- the loop ---------------------------------------------------------------------------------------
@@ -428,6 +446,12 @@ class RunsLoss:
         self.params = model.pole_parameters()
         self.h = model.layout.n_pairs
         self.last_rounding = np.full(self.R, np.nan)
+        self.B = np.atleast_2d(model.readout()).copy()  # every run's readout: b*(a) once evaluated
+        self.energy = objective.target.energy(objective.rho)
+
+    def sync(self):
+        """The model's readouts set to every run's b*(a) (the loop keeps them here between steps)."""
+        self.model.set_readout(self.B)
 
     def get(self) -> np.ndarray:
         return torch.cat([p.detach().reshape(self.R, -1) for p in self.params], 1).cpu().numpy()
@@ -459,8 +483,9 @@ class RunsLoss:
         R = self.R
         L, ok, error = np.full(R, np.nan), np.zeros(R, bool), [None] * R
         finite = np.all(np.isfinite(X), axis=1)
-        self.set(np.where(finite[:, None], X, self.get()))
-        a_all, b_all = (t.detach().cpu().numpy() for t in self.model.pole_tensors())
+        self.set(X if finite.all() else np.where(finite[:, None], X, self.get()))
+        a_pad, dummy = padded_poles(self.model)
+        a_all = a_pad.detach().cpu().numpy()[:, ~dummy]  # the poles b*(a) is solved for: the loss's own
         got = np.zeros(R, bool)
         for r in np.flatnonzero(which):
             if not finite[r]:
@@ -471,20 +496,17 @@ class RunsLoss:
             except (FloatingPointError, ValueError) as err:
                 error[r] = str(err)
                 continue
-            b_all[r], got[r] = b, True
-            self.last_rounding[r] = formulas.rounding(*self.objective.gram_and_cross(a_all[r]), b) / (
-                self.objective.target.energy(self.objective.rho)
-            )
-        self.model.set_readout(b_all)
-        a_pad, _ = padded_poles(self.model)
-        b_pad = torch.from_numpy(padded_readout(self.model, b_all)).to(a_pad.device)
-        loss = batched_loss(self.objective, a_pad, b_pad)  # (R,): run by run the bits of one run
+            self.B[r], got[r] = b, True
+        b_pad = torch.from_numpy(padded_readout(self.model, self.B)).to(a_pad.device)
+        loss, rounding = batched_loss(self.objective, a_pad, b_pad)  # (R,): run by run the bits of one run
+        rounding = rounding.cpu().numpy()
+        self.last_rounding[got] = rounding[got]
         mask = torch.from_numpy(got).to(loss.device)
         grads = torch.autograd.grad(torch.where(mask, loss, 0.0).sum(), self.params)
         G = torch.cat([g.reshape(R, -1) for g in grads], 1).cpu().numpy()
         values = loss.detach().cpu().numpy()
         for r in np.flatnonzero(got):
-            if not (np.isfinite(values[r]) and np.all(np.isfinite(G[r]))) or self.last_rounding[r] > tol[r]:
+            if not (np.isfinite(values[r]) and np.all(np.isfinite(G[r])) and self.last_rounding[r] <= tol[r]):
                 error[r] = f"the loss's rounding estimate {self.last_rounding[r]:.2g} exceeds {tol[r]:.2g}"
             else:
                 ok[r] = True
@@ -577,8 +599,10 @@ def fit_runs(model, objective, steps: int, lrs, cosine: bool = True, log=None, l
                 fail(np.flatnonzero(back & ~ok2), why2)
                 L[back] = L2[back]
         if log is not None and (step % log_every == 0 or step == steps) and active.any():
+            f.sync()
             log(step, L, np.flatnonzero(active).tolist())
         if step == steps or not active.any():
+            f.sync()
             return error
         stepping = active.copy()
         due = active & (step >= next_round) & (step < 0.75 * steps) if moves and h > 1 else np.zeros(R, bool)

@@ -72,6 +72,7 @@ class RunSpec:
     seed: int
     device: str = _TRAIN["device"]
     parameterisation: str = _TRAIN["parameterisation"]
+    budget_factor: int | None = _TRAIN["budget_factor"]
 
     def __post_init__(self):
         """Refuse a bad spec up front (the CLI turns this into one clear error line)."""
@@ -82,6 +83,9 @@ class RunSpec:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        factor = self.budget_factor
+        if factor is not None and not (isinstance(factor, int) and not isinstance(factor, bool) and factor >= 2):
+            raise ValueError(f"budget_factor must be an integer >= 2 or None, got {factor!r}")
         if not (isinstance(self.burn_in, int) and self.burn_in >= 0):
             raise ValueError(f"burn_in must be an integer >= 0, got {self.burn_in!r}")
         for name, allowed in [

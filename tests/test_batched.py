@@ -59,8 +59,9 @@ def test_batched_runs_equal_runs_trained_alone(objective, family):
     xt = signals.AR1(0.5).sample(32, N, rng) if objective == "sampled" else None
     batched = train.train_runs(specs, x, xt)
     assert any(r["status"] == "diverged" for r in batched) and any(r["status"] == "ok" for r in batched)
-    joint = [r for r in batched if r["method"] == "joint" and r["clip"] is None]
-    assert all(r["batch_runs"] == len(joint) for r in joint)  # one model held the joint runs of equal options
+    for method in methods:  # one model held the runs of each method with equal options (projected ones too)
+        same = [r for r in batched if r["method"] == method and r["clip"] is None]
+        assert all(r["batch_runs"] == len(same) for r in same), method
     for s, rec in zip(specs, batched):
         assert_same_record(rec, train.train_run(s, x, xt))
 
@@ -193,3 +194,55 @@ def test_a_run_its_seed_cannot_change_is_trained_once():
         assert {s.seed for s, _ in mine} == ({0} if n == 1 else {0, 1, 2})
     sampled = jobs.run_specs({**job, "objective": "sampled", "train": {**train_opts, "methods": ["joint"]}})[0]
     assert len(sampled) == 2 * 3 * 2 and not any(once for _, _, once in sampled)
+
+
+def test_projected_batch_with_failing_runs_equals_runs_alone():
+    """Real poles of S4D-Real at S = 16, K = 64 crowd: some runs of the batch fail (b*(a) or the final loss
+    overflows float64), the others go on; every record equals that of its run alone, field by field."""
+    init = dict(family="real", readout="random", S=16, K=64, rho=0.7, steps=40, log_every=10, method="projected")
+    specs = [spec(**init, init="s4d-real", init_params={"dt": "log-uniform"}, seed=s) for s in range(3)]
+    specs += [spec(**init, init="real-ring", init_params={"r_min": 0.5, "r_max": 0.95}, seed=0, lr=lr)
+              for lr in [3e-3, 3e-2]]  # fmt: skip
+    batched = train.train_runs(specs)
+    assert {r["status"] for r in batched} == {"ok", "failed"}
+    assert all(r["batch_runs"] == len(specs) for r in batched)
+    for s, rec in zip(specs, batched):
+        alone = train.train_run(s)
+        assert rec["error"] == alone["error"]
+        assert_same_record(rec, alone)
+
+
+@pytest.mark.parametrize("family,parameterisation,S", [("complex", "exp-exp", 7), ("complex", "zoh", 6),
+                                                       ("real", "exp-exp", 5), ("real", "zoh", 5)])  # fmt: skip
+@pytest.mark.parametrize(
+    "target",
+    [12, {"name": "exp", "lam": 0.8}, {"name": "bump", "K": 8, "sigma": 1.0}, {"name": "power", "tau": 3.0, "p": 1.5}],
+)
+def test_projected_batched_loss_is_the_objectives_loss(family, parameterisation, S, target):
+    """Projected training's padded, run-by-run-exact loss (``projection.batched_loss``) against the
+    objective's own differentiable loss (``Stationary.torch_loss``, the model's WhiteForm): value and
+    gradient of every run; its rounding estimate against ``formulas.rounding`` on the numpy Gram matrix."""
+    from shiftbench import formulas, projection, targets
+
+    rng = np.random.default_rng(6)
+    R, h = 3, (S // 2 if family == "complex" else 0)
+    p = rng.uniform(0.3, 0.9, (R, h)) * np.exp(1j * rng.uniform(0.1, 3, (R, h)))
+    a = np.concatenate([p, p.conj(), rng.uniform(0.1, 0.9, (R, S - 2 * h))], 1)
+    bp = rng.standard_normal((R, h)) + 1j * rng.standard_normal((R, h))
+    b = np.concatenate([bp, bp.conj(), rng.standard_normal((R, S - 2 * h))], 1)
+    log_dt = None if parameterisation == "exp-exp" else np.log(rng.uniform(0.05, 0.5, R))
+    m = LinearRNN(a, b, family, parameterisation, log_dt)
+    objective = objectives.Stationary(targets.as_target(target), 0.6)
+    want = objective.torch_loss(m)
+    want_grad = torch.autograd.grad(want.sum(), m.pole_parameters())
+    a_pad, dummy = projection.padded_poles(m)
+    np.testing.assert_allclose(a_pad.detach().numpy()[:, ~dummy], m.poles(), rtol=1e-14)
+    got, rounding = projection.batched_loss(objective, a_pad, torch.from_numpy(projection.padded_readout(m, b)))
+    got_grad = torch.autograd.grad(got.sum(), m.pole_parameters())
+    for r in range(R):
+        np.testing.assert_allclose(got[r].item(), want[r].item(), rtol=1e-12, atol=1e-13)
+        for g, w in zip(got_grad, want_grad):
+            np.testing.assert_allclose(g[r].numpy(), w[r].numpy(), rtol=1e-10, atol=1e-12)
+        G, v = objective.gram_and_cross(m.poles()[r])
+        expected = formulas.rounding(G, v, m.readout()[r]) / objective.target.energy(0.6)
+        np.testing.assert_allclose(rounding[r].item(), expected, rtol=1e-10)

@@ -16,6 +16,7 @@ import mpmath
 import numpy as np
 import pytest
 import scipy.optimize
+import span
 
 from shiftbench import reference
 
@@ -113,3 +114,13 @@ def test_cluster_search_is_no_worse_than_one_repeated_pole_on_a_grid(S, K, rho, 
                                              options={"xatol": 1e-10})  # fmt: skip
     brute = min(values[i], refined.fun)
     assert math.isfinite(best["value"]) and best["value"] <= brute + 1e-10, (best["value"], brute)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.7])
+def test_the_float64_span_helper_agrees_with_the_mpmath_route(rho):
+    """tests/span.py (float64 least squares over the Jordan span, used by tests/test_kernels.py) against the
+    80-digit route above, on one pole repeated 4 times and on two chains of 2, for the shift at K = 12."""
+    d = np.zeros(4000)
+    d[12] = 1.0
+    for a in (np.full(4, 0.7 + 0j), np.array([0.8, 0.8, 0.5, 0.5], dtype=complex)):
+        assert span.span_optimum(a, d, rho) == pytest.approx(float(jordan_optimum_mp(a.real, 12, rho)), abs=1e-10)

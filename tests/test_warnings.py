@@ -44,3 +44,17 @@ def test_a_training_run_prints_no_warning(case):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Warning" not in proc.stderr and "warn" not in proc.stderr.lower(), proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_no_library_warning_in_the_logs_of_the_tiny_study(tiny_run):
+    """Every job's log of the tiny study (the session's end-to-end run) is free of Python and torch warnings."""
+    logs = sorted((tiny_run / "logs").rglob("*.log"))
+    assert logs
+    warned = [
+        f"{log.relative_to(tiny_run)}: {line.strip()}"
+        for log in logs
+        for line in log.read_text(errors="replace").splitlines()
+        if "Warning" in line or "warnings.warn" in line
+    ]
+    assert not warned, "\n".join(warned[:20])

@@ -30,3 +30,42 @@ rule train:
         data=lambda w, input: f"--train {' '.join(input.train)} --test {' '.join(input.test)}" if input.train else "",
     shell:
         "shiftbench train --job {params.job:q} {params.data} --threads {threads} --out {output} > {log} 2>&1"
+
+
+def long_outputs():
+    """The long-budget runs (train.budget_factor) of every training job of a block that sets it."""
+    return [
+        path.replace("results/runs/", "results/runs_long/", 1)
+        for path in train_outputs()
+        if BLOCKS[path.split("/")[2]].train["budget_factor"] is not None
+    ]
+
+
+rule train_long:
+    """The budget control (train.budget_factor): the first seed of each variant and method of a training job,
+    again at budget_factor x steps, at the lr the job's own runs select (the summary's rule); after it."""
+    input:
+        runs="results/runs/{block}/{objective}/rho{rho}/S{S}/data{seed}.json",
+        train=lambda w: datasets_for(w, "train"),
+        test=lambda w: datasets_for(w, "test"),
+    output:
+        "results/runs_long/{block}/{objective}/rho{rho}/S{S}/data{seed}.json",
+    log:
+        "logs/train_long/{block}/{objective}/rho{rho}/S{S}/data{seed}.log",
+    benchmark:
+        "results/benchmarks/train_long/{block}/{objective}/rho{rho}/S{S}/data{seed}.tsv"
+    priority: 1
+    conda:
+        "../envs/shiftbench.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda w, attempt: round(train_mem_mb(w)) * attempt,
+        runtime=lambda w, attempt: 30 * attempt,
+    params:
+        job=lambda w: sbconfig.canonical(
+            sbconfig.train_job(config, BLOCKS[w.block], w.objective, RHOS[w.rho], int(w.S), int(w.seed))
+        ),
+        data=lambda w, input: f"--train {' '.join(input.train)} --test {' '.join(input.test)}" if input.train else "",
+    shell:
+        "python -m shiftbench.budget --job {params.job:q} --runs {input.runs} {params.data} --threads {threads}"
+        " --out {output} > {log} 2>&1"

@@ -1,0 +1,132 @@
+"""The budget control: is a variant's gap to its reference a matter of training budget?
+
+For a block with ``train.budget_factor`` (an integer >= 2), a job after the block's training job reads
+its runs, takes for each (unit, variant, method) the learning rate the study selects (the lowest mean
+final training loss over its ok seeds: ``aggregation.summary_table``'s rule, on the very runs the
+summary reads) and trains the first seed again at ``budget_factor`` x steps at that lr. Only the
+selected lr is trained long (one run per variant and method, not one per lr): the lr is known only
+after the normal runs, so the long runs are a job of their own (docs/theory.md section 8.2). The
+summary sets their recovered fraction (``recovered_long``, ``steps_long``) beside the normal one, and
+the Claims say whether a gap is budget-limited.
+
+    python -m shiftbench.budget --job JOB --runs results/runs/BLOCK/.../data0.json --out OUT.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import sys
+import time
+
+log = logging.getLogger("shiftbench")
+
+LONG = "long"  # the ``budget`` of a long run's record and of its job (``aggregation`` routes on it)
+
+
+def selected_lr(records) -> dict:
+    """(target, K, variant, method) -> the lr with the lowest mean final training loss over its ok runs
+    (ties: the smallest lr), as the summary selects it. Units without an ok run are left out."""
+    means: dict = {}
+    for r in records:
+        if r["status"] == "ok":
+            key = (r.get("target", "shift"), r["K"], r["variant"], r["method"])
+            means.setdefault(key, {}).setdefault(r["lr"], []).append(r["final_train_loss"])
+    out = {}
+    for key, by_lr in means.items():
+        best = math.inf
+        for lr in sorted(by_lr):
+            mean = sum(by_lr[lr]) / len(by_lr[lr])
+            if mean < best:
+                best, out[key] = mean, lr
+    return out
+
+
+def long_specs(job: dict, records) -> list[list]:
+    """For every unit of the job (``jobs.units``): [(variant, RunSpec, seed_invariant)] of the long runs:
+    the first seed of each variant and method at its selected lr, at budget_factor x steps."""
+    from .jobs import units
+    from .train import RunSpec
+
+    factor, first = job["train"]["budget_factor"], job["train"]["seeds"][0]
+    if factor is None:
+        raise ValueError(f"block {job['block']!r} has no train.budget_factor: no long runs to train")
+    lrs = selected_lr(records)
+    names = [f.name for f in dataclasses.fields(RunSpec)]
+    out = []
+    for K, target, _ in units(job):
+        unit = []
+        for r in records:
+            key = (r.get("target", "shift"), r["K"], r["variant"], r["method"])
+            if key[:2] == (target, K) and r["seed"] == first and lrs.get(key) == r["lr"]:
+                spec = RunSpec(**{**{n: r[n] for n in names}, "steps": factor * r["steps"]})
+                unit.append((r["variant"], spec, r.get("seed_invariant", False)))
+        out.append(unit)
+    return out
+
+
+def long_job(job: dict, runs_path, train_paths=None, test_paths=None, threads: int = 1) -> dict:
+    """Train the long runs of one training job (its JSON output ``runs_path``); records as ``jobs.train_job``'s,
+    with ``budget = "long"`` and ``steps_normal`` (the block's steps)."""
+    import torch
+
+    from . import targets
+    from .jobs import load_for, units, versions
+    from .storage import read_json
+    from .train import train_runs
+
+    torch.set_num_threads(threads)
+    records = read_json(runs_path)["runs"]
+    specs = long_specs(job, records)
+    Ks = job["Ks"]
+    train_paths, test_paths = train_paths or [None] * len(Ks), test_paths or [None] * len(Ks)
+    runs = []
+    for (K, target, spec), unit, train_path, test_path in zip(units(job), specs, train_paths, test_paths):
+        if not unit:
+            continue
+        N = job["burn_in"] + (K if spec is None else targets.make_target(**spec).horizon) + job["t_eval"]
+        train_x = load_for(train_path, job["rho"], N) if train_path else None
+        test_x = load_for(test_path, job["rho"], N) if test_path else None
+        variants, batch, once = zip(*unit)
+        for variant, s, invariant, rec in zip(variants, batch, once, train_runs(list(batch), train_x, test_x)):
+            rec.update(block=job["block"], variant=variant, data_seed=job["data_seed"], threads=threads,
+                       seed_invariant=invariant, target=target, budget=LONG,
+                       steps_normal=s.steps // s.budget_factor)  # fmt: skip
+            rec.update(versions())
+            runs.append(rec)
+            log.info("long %s %s K=%d %s lr=%g seed=%d steps=%d: %s objective_loss=%.6g", variant, target, K,
+                     s.method, s.lr, s.seed, s.steps, rec["status"], rec["objective_loss"])  # fmt: skip
+    return {"job": {**job, "budget": LONG}, "runs": runs}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="train the long-budget runs of one training job (train.budget_factor)")
+    p.add_argument("--job", required=True, help="the training job's JSON (as `shiftbench train --job`)")
+    p.add_argument("--runs", required=True, help="the training job's output (its runs select the lrs)")
+    p.add_argument("--train", nargs="*", help="training datasets, one per K (sampled objective)")
+    p.add_argument("--test", nargs="*", help="test datasets, one per K")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    import torch  # noqa: F401  (imports first: the timing line separates them from the work)
+
+    from .storage import write_json
+
+    started = time.time()
+    try:
+        write_json(long_job(json.loads(args.job), args.runs, args.train, args.test, args.threads), args.out)
+    except (ValueError, FileNotFoundError) as err:
+        log.error("%s", err)
+        return 2
+    import psutil
+
+    log.info("timing: startup %.3f s, work %.3f s", started - psutil.Process().create_time(), time.time() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
