@@ -109,6 +109,7 @@ def theory_table(cells) -> pd.DataFrame:
         rows.append(
             {
                 **{k: cell[k] for k in CELL},
+                TARGET: SHIFT,  # the theory's closed forms and bounds are the shift's
                 "quantity": quantity,
                 "alpha": alpha,
                 "value": value,
@@ -220,8 +221,12 @@ def theory_wide(theory: pd.DataFrame) -> pd.DataFrame:
 
 
 def recovered(loss, best):
-    """(1 - L)/(1 - L_ref): the share of the reference's improvement over the zero filter."""
-    return (1 - loss) / (1 - best)
+    """(1 - L)/(1 - L_ref): the share of the reference's improvement over the zero filter; NaN where the
+    reference improves on nothing (L_ref = 1: no share to recover)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (1 - np.asarray(loss, dtype=float)) / (1 - np.asarray(best, dtype=float))
+    out = np.where(np.asarray(best, dtype=float) == 1, np.nan, out)
+    return out if np.ndim(out) else float(out)
 
 
 def reference_values(reference: pd.DataFrame, family: str = BASELINE) -> pd.DataFrame:

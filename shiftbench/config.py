@@ -389,7 +389,7 @@ def batch_memory_mb(config, block: Block, objective: str, S: int, K: int, spec=N
     """Estimated peak memory (MiB) of the batched model of one K of a training job.
 
     At most R = variants x len(seeds) x len(lr) runs share one model (the variants of one pole family;
-    projected runs train one at a time, smaller).
+    projected runs too).
     Sampled: per step the minibatch spectra, their product with the kernels' and its gradient,
     complex (R, batch_size, F) with F = (N + t_eval) / 2 + 1, the real outputs (R, batch_size,
     N + t_eval), and the stored spectra (n_train, F). Exact: the white-noise Gram matrices, their

@@ -117,8 +117,11 @@ class Window:
         return theory.finite_window_loss(a, b, self.d, self.rho, self.length, self.t_eval)
 
     def optimum(self, a) -> tuple[float, bool]:
-        """(the infimum of the window loss over every readout, True): the window rule (section 4)."""
-        return theory.finite_window_optimum(a, self.d, self.rho, self.length, self.t_eval).value, True
+        """(the infimum of the window loss over every readout, certified): the window rule (section 4);
+        certified only where ``theory.WindowOptimum.certified`` holds (nothing cut, the routes agree, the
+        least squares well conditioned): at crowded poles float64 may land below the optimum."""
+        best = theory.finite_window_optimum(a, self.d, self.rho, self.length, self.t_eval)
+        return best.value, best.certified
 
     def optimal_readout(self, a):
         """The best readout whose kernel float64 evaluates (an init's readout)."""

@@ -25,6 +25,10 @@ L(a, b) at b = b*(a) held constant: one backward pass, no derivative of b*. ``fi
 The run ends on the best poles seen by the training loss (the objective itself). Only the poles
 are parameters here; the readout is always b*(a).
 
+R runs train as one batched model (``fit_runs``; ``fit`` is one run): b*(a) is solved per run, the
+loss and its backward are one batched pass (``batched_loss``, written so that each run gets the same
+bits as alone), and every decision above is taken per run (docs/theory.md section 8.0).
+
 Any pole family and parameterisation (docs/theory.md section 11): the real family has no pairs, so
 no re-seeding moves and no crowded-pair moves (guarded steps only); under ``zoh`` the steps are scaled
 per parameter by how far it moves the phases (``PolesLoss.step_sizes``), which for ``exp-exp`` is the

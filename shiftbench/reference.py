@@ -108,7 +108,10 @@ def certification(objective: str, a, repeated: str, K: int, rho: float, window, 
         return value, False, (f"not certified: S = {S} > {precise.MAX_S}, extended precision is not affordable "
                               "(float64 value)")  # fmt: skip
     for dps in CERTIFY_DPS:
-        cert = precise.certify(lambda p: precise_optimum(objective, a, repeated, K, rho, window, p), dps)
+        try:
+            cert = precise.certify(lambda p: precise_optimum(objective, a, repeated, K, rho, window, p), dps)
+        except ValueError as err:  # poles the extended-precision route does not take
+            return value, False, f"not certified: extended precision cannot evaluate these poles ({err})"
         if cert.holds(CERTIFY_TOL):
             return cert.value, True, (f"{cert.describe()} (tolerance {CERTIFY_TOL:g}; float64 gave {value!r})")
     return value, False, f"not certified: {cert.describe()}, not within {CERTIFY_TOL:g} (float64 value)"

@@ -66,3 +66,27 @@ def optimal_readout(a, K: int, rho: float, n: int | None = None) -> np.ndarray:
     d[K] = 1.0
     b, *_ = np.linalg.lstsq(A, colour_t(d, rho), rcond=None)
     return b
+
+
+# -- any memory target (targets.Target): the same routes with d in place of delta_K ----------------------
+
+
+def target_stationary_loss(a, b, target, rho, n=4096):
+    """(c - d)^T T (c - d) / d^T T d on kernels cut at n lags, T_kk' = rho^|k - k'|, by T's explicit
+    Cholesky factor (``dense.colour_t``) and direct powers (``dense.kernel``)."""
+    e, d = kernel(a, b, n) - target.sequence(n), target.sequence(n)
+    ye, yd = colour_t(e, rho), colour_t(d, rho)
+    return float(ye @ ye / (yd @ yd))
+
+
+def target_window_loss(a, b, d, rho, T_eval):
+    """The mean over the last T_eval steps t of (c - d)[:t+1]^T Gamma (c - d)[:t+1], over the same for c = 0:
+    each step's own quadratic form, summed explicitly (no window weights, no FFT)."""
+    n = d.size
+    k = np.arange(n)
+    G = rho ** np.abs(k[:, None] - k[None, :]) if rho else np.eye(n)
+    c = (np.asarray(a)[None, :] ** k[:, None] @ b).real
+    e = c - d
+    num = sum(e[: t + 1] @ G[: t + 1, : t + 1] @ e[: t + 1] for t in range(n - T_eval, n))
+    den = sum(d[: t + 1] @ G[: t + 1, : t + 1] @ d[: t + 1] for t in range(n - T_eval, n))
+    return float(num / den)

@@ -23,6 +23,8 @@ import torch
 from shiftbench import objectives, signals, targets, theory, train
 from shiftbench.model import LinearRNN
 
+dense_stationary, dense_window = dense.target_stationary_loss, dense.target_window_loss
+
 TARGETS = [targets.Exp(0.8), targets.Bump(12, 1.5), targets.Power(5.0, 3.0), targets.Shift(9)]
 RHOS = [0.0, 0.7]
 
@@ -39,27 +41,6 @@ def readout(a, seed=1):
     h = a.size // 2
     z = 0.3 * (rng.standard_normal(h) + 1j * rng.standard_normal(h))
     return np.concatenate([z, z.conj()])
-
-
-def dense_stationary(a, b, target, rho, n=4096):
-    """(c - d)^T T (c - d) / d^T T d on kernels cut at n lags, T_kk' = rho^|k - k'|, by T's explicit
-    Cholesky factor (``dense.colour_t``) and direct powers (``dense.kernel``)."""
-    e, d = dense.kernel(a, b, n) - target.sequence(n), target.sequence(n)
-    ye, yd = dense.colour_t(e, rho), dense.colour_t(d, rho)
-    return float(ye @ ye / (yd @ yd))
-
-
-def dense_window(a, b, d, rho, T_eval):
-    """The mean over the last T_eval steps t of (c - d)[:t+1]^T Gamma (c - d)[:t+1], over the same for c = 0:
-    each step's own quadratic form, summed explicitly (no window weights, no FFT)."""
-    n = d.size
-    k = np.arange(n)
-    G = rho ** np.abs(k[:, None] - k[None, :]) if rho else np.eye(n)
-    c = (np.asarray(a)[None, :] ** k[:, None] @ b).real
-    e = c - d
-    num = sum(e[: t + 1] @ G[: t + 1, : t + 1] @ e[: t + 1] for t in range(n - T_eval, n))
-    den = sum(d[: t + 1] @ G[: t + 1, : t + 1] @ d[: t + 1] for t in range(n - T_eval, n))
-    return float(num / den)
 
 
 def dense_window_optimum(a, d, rho, T_eval):

@@ -83,6 +83,23 @@ def train_outputs():
     ]
 
 
+def long_outputs():
+    """The long-budget runs (train.budget_factor, rule train_long) of every training job of a block that sets it."""
+    return [
+        path
+        for b in BLOCKS.values()
+        if b.train["budget_factor"] is not None
+        for path in expand(
+            "results/runs_long/{block}/{objective}/rho{rho}/S{S}/data{seed}.json",
+            block=b.name,
+            objective=b.objectives,
+            rho=[sbconfig.float_label(rho) for rho in b.grid["rho"]],
+            S=b.grid["S"],
+            seed=config["data"]["seeds"],
+        )
+    ]
+
+
 def theory_outputs():
     pairs = sorted({(sbconfig.float_label(rho), S) for rho, S, _ in CELLS})
     return [f"results/theory/rho{rho}/S{S}.json" for rho, S in pairs]

@@ -32,15 +32,6 @@ rule train:
         "shiftbench train --job {params.job:q} {params.data} --threads {threads} --out {output} > {log} 2>&1"
 
 
-def long_outputs():
-    """The long-budget runs (train.budget_factor) of every training job of a block that sets it."""
-    return [
-        path.replace("results/runs/", "results/runs_long/", 1)
-        for path in train_outputs()
-        if BLOCKS[path.split("/")[2]].train["budget_factor"] is not None
-    ]
-
-
 rule train_long:
     """The budget control (train.budget_factor): the first seed of each variant and method of a training job,
     again at budget_factor x steps, at the lr the job's own runs select (the summary's rule); after it."""
