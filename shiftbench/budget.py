@@ -14,13 +14,9 @@ the Claims say whether a gap is budget-limited.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import logging
 import math
-import sys
-import time
 
 log = logging.getLogger("shiftbench")
 
@@ -100,33 +96,3 @@ def long_job(job: dict, runs_path, train_paths=None, test_paths=None, threads: i
             log.info("long %s %s K=%d %s lr=%g seed=%d steps=%d: %s objective_loss=%.6g", variant, target, K,
                      s.method, s.lr, s.seed, s.steps, rec["status"], rec["objective_loss"])  # fmt: skip
     return {"job": {**job, "budget": LONG}, "runs": runs}
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="train the long-budget runs of one training job (train.budget_factor)")
-    p.add_argument("--job", required=True, help="the training job's JSON (as `shiftbench train --job`)")
-    p.add_argument("--runs", required=True, help="the training job's output (its runs select the lrs)")
-    p.add_argument("--train", nargs="*", help="training datasets, one per K (sampled objective)")
-    p.add_argument("--test", nargs="*", help="test datasets, one per K")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    import torch  # noqa: F401  (imports first: the timing line separates them from the work)
-
-    from .storage import write_json
-
-    started = time.time()
-    try:
-        write_json(long_job(json.loads(args.job), args.runs, args.train, args.test, args.threads), args.out)
-    except (ValueError, FileNotFoundError) as err:
-        log.error("%s", err)
-        return 2
-    import psutil
-
-    log.info("timing: startup %.3f s, work %.3f s", started - psutil.Process().create_time(), time.time() - started)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -42,6 +42,13 @@ def _train(args):
     write_json(train_job(json.loads(args.job), args.train, args.test, args.threads), args.out)
 
 
+def _train_long(args):
+    from .budget import long_job
+    from .storage import write_json
+
+    write_json(long_job(json.loads(args.job), args.runs, args.train, args.test, args.threads), args.out)
+
+
 def _theory(args):
     from .jobs import theory_job
     from .storage import write_json
@@ -135,6 +142,17 @@ def main(argv=None):
     t.add_argument("--out", required=True)
     t.set_defaults(func=_train, imports=("torch", "shiftbench.train"))
 
+    tl = sub.add_parser(
+        "train-long", help="the budget control: a training job's first seeds again, budget_factor x steps"
+    )
+    tl.add_argument("--job", required=True, help="the training job's JSON (as `shiftbench train --job`)")
+    tl.add_argument("--runs", required=True, help="the training job's output (its runs select the lrs)")
+    tl.add_argument("--train", nargs="*", help="training datasets, one per K (sampled objective)")
+    tl.add_argument("--test", nargs="*", help="test datasets, one per K")
+    tl.add_argument("--threads", type=int, default=1)
+    tl.add_argument("--out", required=True)
+    tl.set_defaults(func=_train_long, imports=("torch", "shiftbench.budget"))
+
     th = sub.add_parser("theory", help="closed-form quantities of the (S, K) cells of one rho and S")
     th.add_argument("--rho", type=float, required=True)
     th.add_argument("--S", type=int, required=True)
@@ -202,11 +220,18 @@ def main(argv=None):
         help="default: from the suffix (.npz, .csv); a .pt/.pth/.ckpt/.bin state_dict by its keys",
     )
     ev.add_argument("--K", type=int, nargs="+", help="lags of the shift to copy (>= 1); not with --target")
-    ev.add_argument("--target", help="a memory target instead of the shift: the id of a target of --config's "
-                    "targets map, or a JSON spec such as '{\"name\": \"exp\", \"lam\": 0.9}' (docs/targets.md)")
+    ev.add_argument(
+        "--target",
+        help="a memory target instead of the shift: the id of a target of --config's "
+        'targets map, or a JSON spec such as \'{"name": "exp", "lam": 0.9}\' (docs/targets.md)',
+    )
     ev.add_argument("--config", help="the config whose targets map --target names (default: config.yaml)")
-    ev.add_argument("--reference", nargs="+", help="reference files of a study (results/reference/**/*.json) that "
-                    "hold the family's reference where none is committed")
+    ev.add_argument(
+        "--reference",
+        nargs="+",
+        help="reference files of a study (results/reference/**/*.json) that "
+        "hold the family's reference where none is committed",
+    )
     ev.add_argument("--rho", type=float, nargs="+", default=[0.0], help="AR(1) autocorrelations (default 0)")
     ev.add_argument("--channel", help="lru-pytorch: 'i,j' (input i, output j); s4d: 'h'")
     ev.add_argument("--window", type=int, help="also the finite-window loss: zero state, last T of K+T steps")

@@ -58,5 +58,5 @@ rule train_long:
         ),
         data=lambda w, input: f"--train {' '.join(input.train)} --test {' '.join(input.test)}" if input.train else "",
     shell:
-        "python -m shiftbench.budget --job {params.job:q} --runs {input.runs} {params.data} --threads {threads}"
+        "shiftbench train-long --job {params.job:q} --runs {input.runs} {params.data} --threads {threads}"
         " --out {output} > {log} 2>&1"
