@@ -9,16 +9,13 @@ after the normal runs, so the long runs are a job of their own (docs/theory.md s
 summary sets their recovered fraction (``recovered_long``, ``steps_long``) beside the normal one, and
 the Claims say whether a gap is budget-limited.
 
-    python -m shiftbench.budget --job JOB --runs results/runs/BLOCK/.../data0.json --out OUT.json
+    shiftbench train-long --job JOB --runs results/runs/BLOCK/.../data0.json --out OUT.json
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
-
-log = logging.getLogger("shiftbench")
 
 LONG = "long"  # the ``budget`` of a long run's record and of its job (``aggregation`` routes on it)
 
@@ -69,30 +66,11 @@ def long_job(job: dict, runs_path, train_paths=None, test_paths=None, threads: i
     with ``budget = "long"`` and ``steps_normal`` (the block's steps)."""
     import torch
 
-    from . import targets
-    from .jobs import load_for, units, versions
+    from .jobs import train_units
     from .storage import read_json
-    from .train import train_runs
 
     torch.set_num_threads(threads)
-    records = read_json(runs_path)["runs"]
-    specs = long_specs(job, records)
-    Ks = job["Ks"]
-    train_paths, test_paths = train_paths or [None] * len(Ks), test_paths or [None] * len(Ks)
-    runs = []
-    for (K, target, spec), unit, train_path, test_path in zip(units(job), specs, train_paths, test_paths):
-        if not unit:
-            continue
-        N = job["burn_in"] + (K if spec is None else targets.make_target(**spec).horizon) + job["t_eval"]
-        train_x = load_for(train_path, job["rho"], N) if train_path else None
-        test_x = load_for(test_path, job["rho"], N) if test_path else None
-        variants, batch, once = zip(*unit)
-        for variant, s, invariant, rec in zip(variants, batch, once, train_runs(list(batch), train_x, test_x)):
-            rec.update(block=job["block"], variant=variant, data_seed=job["data_seed"], threads=threads,
-                       seed_invariant=invariant, target=target, budget=LONG,
-                       steps_normal=s.steps // s.budget_factor)  # fmt: skip
-            rec.update(versions())
-            runs.append(rec)
-            log.info("long %s %s K=%d %s lr=%g seed=%d steps=%d: %s objective_loss=%.6g", variant, target, K,
-                     s.method, s.lr, s.seed, s.steps, rec["status"], rec["objective_loss"])  # fmt: skip
+    specs = long_specs(job, read_json(runs_path)["runs"])
+    runs = train_units(job, specs, train_paths, test_paths, threads,
+                       extra=lambda s: {"budget": LONG, "steps_normal": s.steps // s.budget_factor})  # fmt: skip
     return {"job": {**job, "budget": LONG}, "runs": runs}

@@ -131,34 +131,45 @@ def train_job(job: dict, train_paths=None, test_paths=None, threads: int = 1) ->
     runs done out of the total, elapsed and time left.
     """
     import torch
+
+    torch.set_num_threads(threads)  # results must not depend on where the job runs
+    specs = run_specs(job)  # every spec is checked before any data is read: a bad job fails in a second
+    return {"job": job, "runs": train_units(job, specs, train_paths, test_paths, threads)}
+
+
+def train_units(job: dict, specs, train_paths=None, test_paths=None, threads: int = 1, extra=None) -> list[dict]:
+    """Train the runs ``specs`` (one list of (variant, RunSpec, seed_invariant) per unit of ``units(job)``) on
+    each unit's datasets; the records carry the job's block, data seed and target, and ``extra(spec)`` where
+    given (the budget control's long runs). The log shows progress after each unit."""
     from tqdm import tqdm
 
     from .train import train_runs
 
-    torch.set_num_threads(threads)  # results must not depend on where the job runs
     Ks = job["Ks"]
     train_paths, test_paths = train_paths or [None] * len(Ks), test_paths or [None] * len(Ks)
     if not len(train_paths) == len(test_paths) == len(Ks):
         raise ValueError(f"need one train and one test dataset per K in {Ks}")
-    specs = run_specs(job)  # every spec is checked before any data is read: a bad job fails in a second
     total, runs, start = sum(map(len, specs)), [], time.time()
     for (K, target, spec), unit, train_path, test_path in zip(units(job), specs, train_paths, test_paths):
+        if not unit:
+            continue
         N = job["burn_in"] + (K if spec is None else targets.make_target(**spec).horizon) + job["t_eval"]
         train_x = load_for(train_path, job["rho"], N) if train_path else None
         test_x = load_for(test_path, job["rho"], N) if test_path else None
         variants, batch, once = zip(*unit)
         for variant, spec_, invariant, rec in zip(variants, batch, once, train_runs(list(batch), train_x, test_x)):
             rec.update(block=job["block"], variant=variant, data_seed=job["data_seed"], threads=threads,
-                       seed_invariant=invariant, target=target)  # fmt: skip
+                       seed_invariant=invariant, target=target, **(extra(spec_) if extra else {}))  # fmt: skip
             rec.update(versions())
             runs.append(rec)
             log.info(
-                "%s %s K=%d %s lr=%g seed=%d: %s objective_loss=%.6g",
-                *(variant, target, K, spec_.method, spec_.lr, spec_.seed, rec["status"], rec["objective_loss"]),
-            )
+                "%s %s K=%d %s lr=%g seed=%d steps=%d: %s objective_loss=%.6g",
+                *(variant, target, K, spec_.method, spec_.lr, spec_.seed, spec_.steps, rec["status"],
+                  rec["objective_loss"]),
+            )  # fmt: skip
         log.info("%s K=%d done (%d runs in batches) | %s", target, K, len(batch),
                  tqdm.format_meter(len(runs), total, time.time() - start, unit="run"))  # fmt: skip
-    return {"job": job, "runs": runs}
+    return runs
 
 
 def reference_job(objective: str, rho: float, cells, options: dict, window=None, family=BASELINE,
