@@ -325,3 +325,31 @@ def test_evaluate_target_on_an_lru_layer_is_the_loss_of_the_modules_own_kernel(t
         ye, yd = dense.colour_t(c - d, row.rho), dense.colour_t(d, row.rho)
         assert row.loss == pytest.approx(float(ye @ ye / (yd @ yd)), rel=1e-9), row.rho
         assert row.optimal_loss_d <= row.optimal_loss + 1e-12 and np.isnan(row.lower_bound)
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ('{"name": "exp", "lam": 0.9', "not a JSON object"),
+        ('{"lam": 0.9}', "needs a 'name' key"),
+        ('{"name": "spiral", "lam": 0.9}', "unknown target 'spiral'"),
+        ('{"name": "exp", "lam": 1.5}', "lam must"),
+        ('{"name": "exp", "lam": NaN}', "lam must"),
+        ("nope", "is not a target of"),
+    ],
+)
+def test_evaluate_refuses_a_bad_target_with_one_line_and_writes_nothing(tmp_path, spec, message, caplog):
+    """A malformed JSON spec, a spec without a name, an unknown target, a value out of range or NaN, an id the
+    config does not hold: exit status 2, one line naming it, and no output file."""
+    from shiftbench import cli
+
+    a = poles(4, 0)
+    layer, out = tmp_path / "layer.npz", tmp_path / "eval.csv"
+    np.savez(layer, a=a, b=readout(a, 1))
+    config = tmp_path / "config.yaml"
+    config.write_text("targets: {e: {name: exp, lam: 0.5}}\n")
+    args = ["evaluate", str(layer), "--target", spec, "--config", str(config), "--out", str(out)]
+    assert cli.main(args) == 2
+    assert message in caplog.text and not out.exists()
+    assert cli.main(["evaluate", str(layer), "--target", "e", "--config", str(config), "--out", str(out)]) == 0
+    assert out.exists()
