@@ -147,8 +147,10 @@ def _post_claims(tid, scores, refs, rules, alpha) -> list[tuple]:
                          evidence(c, f"{gid} lower L*", alpha)))  # fmt: skip
         cells = [(geo[cell], rnd[cell]) for cell in geo if cell in rnd]
         c = rank_test(cells, alpha, (gid, "real-ring"))
-        why = ("The slow end t_max is PoST's training length; scored at initialisation there is none, so the "
-               "study shows the verdict at each t_max its config gives")
+        why = (
+            "The slow end t_max is PoST's training length; scored at initialisation there is none, so the "
+            "study shows the verdict at each t_max its config gives"
+        )
         rows.append((f"[{at}] PoST: geometric decay rates ({gid}) hold more than random ones (real-ring) at equal S",
                      c.verdict, f"{evidence(c, f'{gid} lower L*', alpha)}. {why}"))  # fmt: skip
         real = refs[refs.family == rules[gid]["family"]].set_index(["S", "rho"]).value

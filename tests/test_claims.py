@@ -85,8 +85,16 @@ def make_runs(loss_of, cells=CELLS, variants=(("uncertainty", "uncertainty"), ("
 def make_reference(cells=CELLS, value=REF, family="complex"):
     return pd.DataFrame(
         [
-            {"family": family, "objective": "exact", "S": S, "K": K, "rho": rho, "target": "shift", "value": value,
-             "certified": True}
+            {
+                "family": family,
+                "objective": "exact",
+                "S": S,
+                "K": K,
+                "rho": rho,
+                "target": "shift",
+                "value": value,
+                "certified": True,
+            }
             for S, K, rho in cells
         ]  # fmt: skip
     )
