@@ -229,3 +229,30 @@ def test_interval_bands_stay_on_the_axis(drawn):
         for ax in figures[name].axes:
             if ax.get_visible() and ax.has_data():
                 assert ax.get_ylim() == pytest.approx((0, plots.YMAX))
+
+
+def test_figure_12_shows_the_end_of_training_with_whole_titles(monkeypatch):
+    """A first step with a loss of 5 (recovered about -6) must not stretch the axis: it stops at BUDGET_FLOOR,
+    so the late curves stay legible; each panel's title is drawn once, inside the figure, and overlaps no other."""
+    from shiftbench import config
+
+    t = figure_tables()
+    first = t["curves"].step == 0
+    t["curves"].loc[first, "objective_loss"] = 5.0
+    captured = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: captured.append(fig))
+    plots.fig12_budget(t, config.load_config(TINY), "fig12_budget.png")
+    fig = captured[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.has_data()]
+    assert len(panels) >= 2
+    lowest = min(float(np.min(line.get_ydata())) for ax in panels for line in ax.lines if len(line.get_ydata()) > 2)
+    assert lowest < plots.BUDGET_FLOOR  # the transient is drawn, below the axis
+    boxes = [ax.title.get_window_extent(renderer) for ax in panels]
+    width = fig.get_window_extent(renderer).x1
+    for i, (ax, box) in enumerate(zip(panels, boxes)):
+        assert ax.get_ylim()[0] == pytest.approx(plots.BUDGET_FLOOR)
+        assert box.x0 >= 0 and box.x1 <= width, ax.get_title()
+        assert not any(box.overlaps(other) for other in boxes[i + 1 :]), ax.get_title()
+    plt.close(fig)
