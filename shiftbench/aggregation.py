@@ -20,11 +20,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .budget import LONG
 from .config import SHIFT, float_label
 from .layout import BASELINE
 from .objectives import STATIONARY
 from .outputs import TABLES
 from .reference import NO_BOUND
+from .selection import LR_FIXED, LR_SELECTED_ON, select_lr
 from .storage import atomic_path, read_json
 from .targets import make_target
 
@@ -32,14 +34,12 @@ CELL = ["S", "K", "rho"]
 TARGET = "target"  # the target id: SHIFT (the shift at K) or one of the config's targets (K its lag scale)
 VARIANT = ["block", *CELL, TARGET, "objective", "method", "variant"]
 REFERENCE_KEY = ["family", "objective", *CELL, TARGET]  # one reference per family, objective, cell and target
-LR_SELECTED_ON = "final training loss (mean over seeds)"
-LR_FIXED = "fixed: the block trains one lr (its config says where it comes from)"
-LONG = "long"  # the ``budget`` of the budget control's runs (``shiftbench.budget.LONG``)
 TOLERANCE = 1e-9  # rounding allowance of every invariant
 
 
 class BoundViolation(AssertionError):
-    """A learned loss below a rigorous lower bound or a certified optimum: a bug somewhere, never a result."""
+    """A learned loss below a rigorous lower bound or the float64-resolved optimum of its own poles: a bug
+    somewhere, never a result."""
 
 
 def run_id(r) -> str:
@@ -102,10 +102,10 @@ def tables_from_jobs(run_files, theory_files, reference_files) -> dict[str, pd.D
 
 
 def theory_table(cells) -> pd.DataFrame:
-    """One row per (S, K, rho, quantity[, alpha]), with its note (and, where one applies, whether certified)."""
+    """One row per (S, K, rho, quantity[, alpha]), with its note (and whether float64 resolves it: ``resolved``)."""
     rows = []
 
-    def add(cell, quantity, value, note="", alpha=np.nan, certified=True):
+    def add(cell, quantity, value, note="", alpha=np.nan, resolved=True):
         rows.append(
             {
                 **{k: cell[k] for k in CELL},
@@ -114,7 +114,7 @@ def theory_table(cells) -> pd.DataFrame:
                 "alpha": alpha,
                 "value": value,
                 "note": note,
-                "certified": certified,
+                "resolved": resolved,
             }
         )
 
@@ -136,8 +136,8 @@ def theory_table(cells) -> pd.DataFrame:
             w = c["window"]
             window = f"window of {w['length']} steps, last {w['t_eval']} scored"
             opt = w["construction_optimal"]
-            note = f"alpha = 1, {window}" + ("" if opt["certified"] else "; not certified: an upper bound")
-            add(c, "construction_window_optimal", opt["value"], note, 1.0, opt["certified"])
+            note = f"alpha = 1, {window}" + ("" if opt["resolved"] else "; not resolved in float64: an upper bound")
+            add(c, "construction_window_optimal", opt["value"], note, 1.0, opt["resolved"])
     return pd.DataFrame(rows)
 
 
@@ -236,10 +236,10 @@ def reference_values(reference: pd.DataFrame, family: str = BASELINE) -> pd.Data
 
 def beats_reference(group: pd.DataFrame, value: float, tol: float = TOLERANCE) -> bool:
     """Whether a learned value of these runs is below the reference: the loss of a learned filter, or
-    the certified optimum of its poles. Either is achievable, so the reference is weak there."""
+    the optimum of its poles where float64 resolves it. Either is achievable, so the reference is weak there."""
     ok = group[group.status == "ok"]
     below = ok.objective_loss < value - tol
-    below |= ok.objective_optimal_certified.eq(True) & (ok.objective_optimal_loss < value - tol)
+    below |= ok.objective_optimal_resolved.eq(True) & (ok.objective_optimal_loss < value - tol)
     return bool(below.any())
 
 
@@ -269,7 +269,7 @@ def summary_table(runs: pd.DataFrame, theory: pd.DataFrame, reference: pd.DataFr
         row.update(lr=np.nan, lr_selected_on=LR_SELECTED_ON, n=0)
         row.update(reference=own.value, reference_certified=bool(own.certified))
         if len(good):
-            lr = good.groupby("lr").final_train_loss.mean().idxmin()
+            lr = select_lr(zip(good.lr, good.final_train_loss))
             chosen = good[good.lr == lr]
             if group.lr.nunique() == 1:
                 row.update(lr_selected_on=LR_FIXED)
@@ -332,7 +332,7 @@ def check_bounds(runs: pd.DataFrame, theory: pd.DataFrame, tol: float = TOLERANC
     """Fail loudly on a learned loss below what is proven about it.
 
     Every ok run: its stationary loss is not below the rigorous lower bound (finite-window losses
-    may be), and, where the optimum of its objective for its own poles is certified, its objective
+    may be), and, where float64 resolves the optimum of its objective for its own poles, its objective
     loss is not below that optimum.
     """
     lb = theory[theory.quantity == "lower_bound"].set_index(CELL).value
@@ -345,8 +345,8 @@ def check_bounds(runs: pd.DataFrame, theory: pd.DataFrame, tol: float = TOLERANC
             ["stationary_loss", "lower_bound"],
         ),
         (
-            "objective loss(es) below the certified optimum of their own poles",
-            ok.objective_optimal_certified.eq(True) & (ok.objective_loss < ok.objective_optimal_loss - tol),
+            "objective loss(es) below the float64-resolved optimum of their own poles",
+            ok.objective_optimal_resolved.eq(True) & (ok.objective_loss < ok.objective_optimal_loss - tol),
             ["objective_loss", "objective_optimal_loss"],
         ),
     ]

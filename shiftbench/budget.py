@@ -2,8 +2,8 @@
 
 For a block with ``train.budget_factor`` (an integer >= 2), a job after the block's training job reads
 its runs, takes for each (unit, variant, method) the learning rate the study selects (the lowest mean
-final training loss over its ok seeds: ``aggregation.summary_table``'s rule, on the very runs the
-summary reads) and trains the first seed again at ``budget_factor`` x steps at that lr. Only the
+final training loss over its ok seeds: ``selection.select_lr``, the summary's rule, on the very runs
+the summary reads) and trains the first seed again at ``budget_factor`` x steps at that lr. Only the
 selected lr is trained long (one run per variant and method, not one per lr): the lr is known only
 after the normal runs, so the long runs are a job of their own (docs/theory.md section 8.2). The
 summary sets their recovered fraction (``recovered_long``, ``steps_long``) beside the normal one, and
@@ -15,27 +15,21 @@ the Claims say whether a gap is budget-limited.
 from __future__ import annotations
 
 import dataclasses
-import math
+
+from .selection import select_lr
 
 LONG = "long"  # the ``budget`` of a long run's record and of its job (``aggregation`` routes on it)
 
 
 def selected_lr(records) -> dict:
-    """(target, K, variant, method) -> the lr with the lowest mean final training loss over its ok runs
-    (ties: the smallest lr), as the summary selects it. Units without an ok run are left out."""
-    means: dict = {}
+    """(target, K, variant, method) -> the lr the study selects (``selection.select_lr``) over its ok
+    runs. Units without an ok run are left out."""
+    pairs: dict = {}
     for r in records:
         if r["status"] == "ok":
             key = (r.get("target", "shift"), r["K"], r["variant"], r["method"])
-            means.setdefault(key, {}).setdefault(r["lr"], []).append(r["final_train_loss"])
-    out = {}
-    for key, by_lr in means.items():
-        best = math.inf
-        for lr in sorted(by_lr):
-            mean = sum(by_lr[lr]) / len(by_lr[lr])
-            if mean < best:
-                best, out[key] = mean, lr
-    return out
+            pairs.setdefault(key, []).append((r["lr"], r["final_train_loss"]))
+    return {key: select_lr(p) for key, p in pairs.items()}
 
 
 def long_specs(job: dict, records) -> list[list]:

@@ -408,7 +408,7 @@ def claims_table(t, cfg) -> pd.DataFrame:
     rows.append((
         "No learned run is below the reference of its objective (the reference is independent of the runs)",
         "supported" if beaten.empty else "contradicted",
-        "none of the runs' filters, nor the certified optima of their poles, is below its reference"
+        "none of the runs' filters, nor the float64-resolved optima of their poles, is below its reference"
         + (f". {WINDOW_RULE_TEXT}" if any(map(_windowed, s.objective)) else "")
         if beaten.empty
         else f"{len(beaten)} variant cell(s) beat their reference, which is therefore weak there and must be made "

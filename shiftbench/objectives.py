@@ -9,7 +9,7 @@ learned filter is compared with:
 - ``exact``: the stationary loss itself (``Stationary``, section 2).
 
 Each gives, for poles ``a`` and readout ``b``, the loss; for fixed poles, the optimum (with whether
-it is certified), the optimal readout, and both from one solve (``optimum_and_readout``); and the
+float64 resolves it), the optimal readout, and both from one solve (``optimum_and_readout``); and the
 same loss as a differentiable function of a ``LinearRNN``. The config objectives, with their
 properties, are ``OBJECTIVES`` (one entry each, at the end of this module).
 """
@@ -53,7 +53,7 @@ class Stationary:
         return targets.loss(a, b, self.target, self.rho)
 
     def optimum(self, a) -> tuple[float, bool]:
-        """(min_b loss, certified): always certified, the closed form is exact."""
+        """(min_b loss, resolved): always resolved, the closed form is exact."""
         if _is_shift(self.target):
             return theory.optimal_loss(a, self.target.K, self.rho), True
         return targets.optimal_loss(a, self.target, self.rho), True
@@ -117,11 +117,11 @@ class Window:
         return theory.finite_window_loss(a, b, self.d, self.rho, self.length, self.t_eval)
 
     def optimum(self, a) -> tuple[float, bool]:
-        """(the infimum of the window loss over every readout, certified): the window rule (section 4);
-        certified only where ``theory.WindowOptimum.certified`` holds (nothing cut, the routes agree, the
+        """(the infimum of the window loss over every readout, resolved): the window rule (section 4);
+        resolved only where ``theory.WindowOptimum.resolved`` holds (nothing cut, the routes agree, the
         least squares well conditioned): at crowded poles float64 may land below the optimum."""
         best = theory.finite_window_optimum(a, self.d, self.rho, self.length, self.t_eval)
-        return best.value, best.certified
+        return best.value, best.resolved
 
     def optimal_readout(self, a):
         """The best readout whose kernel float64 evaluates (an init's readout)."""

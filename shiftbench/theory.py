@@ -256,7 +256,7 @@ def optimal_filter(a, K: int, rho=0.0) -> tuple[np.ndarray, float]:
 # The optimum of a finite window (docs/theory.md section 4)
 
 WINDOW_CUTOFFS = (1e-8, 1e-10, 1e-12, 1e-14)  # relative eigenvalue cutoffs tried, best explicit loss kept
-WINDOW_CERTIFIED_RCOND = 1e-10  # below it a direction is too weak in the window for the value to be exact
+WINDOW_RESOLVED_RCOND = 1e-10  # below it a direction is too weak in the window for the value to be exact
 WINDOW_RESOLVED_COND = 1e5  # the float64 least squares holds to ~4 eps cond (5e-11) where U Phi is no worse
 
 
@@ -267,8 +267,9 @@ class WindowOptimum:
     ``loss`` is ``finite_window_loss`` of ``readout``: an achievable value, hence an upper bound on
     the window optimum, with a readout whose kernel float64 evaluates (||b||_1 <= 1e9). ``quadratic``
     is the same minimum by the quadratic form in the orthonormal basis. ``rcond`` is the smallest over
-    the largest eigenvalue of the window's Gram matrix in that basis. ``certified``: ``value`` holds to
-    1e-9 by float64's own a-posteriori bound: nothing was cut (rcond >= 1e-10), the two routes agree to
+    the largest eigenvalue of the window's Gram matrix in that basis. ``resolved``: float64 resolves ``value``
+    to 1e-9 by its own first-order a-posteriori bound (a check, not a certificate: ``shiftbench.precise``
+    certifies): nothing was cut (rcond >= 1e-10), the two routes agree to
     1e-9, and the least squares of ``infimum`` is resolved (``infimum_cond``, the condition number of
     U Phi, at most ``WINDOW_RESOLVED_COND``: its residual is then accurate to about 4 eps cond, the
     first-order bound of least squares). Where it is not (crowded slow poles on a short window) float64
@@ -284,7 +285,7 @@ class WindowOptimum:
     readout: np.ndarray
     quadratic: float
     rcond: float
-    certified: bool
+    resolved: bool
     infimum: float
     infimum_readout: np.ndarray
     infimum_cond: float = np.nan
@@ -345,9 +346,9 @@ def finite_window_optimum(a, K, rho, length: int, t_eval: int) -> WindowOptimum:
         b = basis.share(b, index)
         loss = finite_window_loss(a_all, b, d, signal, length, t_eval)
         if best is None or loss < best.loss:
-            certified = bool(keep.all() and rcond >= WINDOW_CERTIFIED_RCOND and abs(loss - quadratic) <= 1e-9
+            resolved = bool(keep.all() and rcond >= WINDOW_RESOLVED_RCOND and abs(loss - quadratic) <= 1e-9
                              and infimum_cond <= WINDOW_RESOLVED_COND and abs(loss - infimum) <= 1e-9)  # fmt: skip
-            best = WindowOptimum(loss, b, quadratic, rcond, certified, infimum, b_ls, infimum_cond)
+            best = WindowOptimum(loss, b, quadratic, rcond, resolved, infimum, b_ls, infimum_cond)
         if keep.all():
             break  # every further cutoff keeps the same directions
     if best is None:  # no readout float64 can evaluate: the infimum alone

@@ -254,7 +254,7 @@ def _new_record(spec: RunSpec) -> dict:
         **dict.fromkeys(
             ["objective_loss", "objective_optimal_loss", "stationary_loss", "stationary_optimal_loss"], nan
         ),
-        "objective_optimal_certified": None,
+        "objective_optimal_resolved": None,
         **dict.fromkeys(["final_train_loss", "test_mse", "filter_width"], nan),
     }
 
@@ -437,14 +437,14 @@ def _optimum(objective, a) -> tuple[float, bool]:
 def _final_metrics(model: LinearRNN, r: int, spec: RunSpec, objective, train, test) -> dict:
     """Run r's final losses, filter and parameters."""
     a, b = np.atleast_2d(model.poles())[r], np.atleast_2d(model.readout())[r]
-    optimum, certified = _optimum(objective, a)
+    optimum, resolved = _optimum(objective, a)
     loss = objective.loss(a, b)
     stationary = objectives.Stationary(spec.target(), spec.rho)
     same = objective == stationary  # the exact objective: computed once
     out = {
         "objective_loss": loss,
         "objective_optimal_loss": optimum,
-        "objective_optimal_certified": certified,
+        "objective_optimal_resolved": resolved,
         "stationary_loss": loss if same else stationary.loss(a, b),
         "stationary_optimal_loss": optimum if same else stationary.optimum(a)[0],
         "filter_width": _width(a, b, spec),

@@ -150,3 +150,20 @@ def test_summary_long_budget_columns_are_each_variants_own():
         np.testing.assert_allclose(row.recovered_long, (1 - (base - 0.1 + row.K / 1000)) / (1 - row.reference))
     none = aggregation.add_long_budget(pd.DataFrame(summary), pd.DataFrame(runs), pd.DataFrame())
     assert none.recovered_long.isna().all() and none.long_run_id.isna().all() and (none.steps == 10).all()
+
+
+def test_one_lr_rule_for_the_summary_and_the_long_runs():
+    """``selection.select_lr`` against pandas on random tables (per item): the lr of the lowest mean final
+    training loss, a tie to the smallest lr; the summary and the budget control both call it."""
+    from shiftbench import selection
+
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        lrs = rng.choice([1e-3, 3e-3, 1e-2, 3e-2], size=rng.integers(1, 12))
+        losses = rng.choice([0.25, 0.5, 0.75], size=lrs.size)  # few values: ties are frequent
+        means = pd.Series(losses).groupby(lrs).mean()
+        want = means[means == means.min()].index.min()
+        assert selection.select_lr(zip(lrs, losses)) == want, trial
+    assert np.isnan(selection.select_lr([]))
+    assert selection.select_lr([(0.01, 0.5), (0.001, 0.5)]) == 0.001  # the tie, in either order
+    assert selection.select_lr([(0.001, 0.5), (0.01, 0.5)]) == 0.001

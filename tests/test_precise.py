@@ -260,16 +260,16 @@ def test_certification_is_the_extended_precision_value(rho):
 
 
 @pytest.mark.parametrize("rho", [0.0, 0.7])
-def test_float64_window_optimum_is_certified_only_where_it_holds(rho):
-    """theory.finite_window_optimum's ``certified`` (its own a-posteriori bound): false at the crowded
+def test_float64_window_optimum_is_resolved_only_where_it_holds(rho):
+    """theory.finite_window_optimum's ``resolved`` (its own a-posteriori bound): false at the crowded
     poles, where float64 misses the 200-digit value by far more than 1e-9 on some machines; true at
     separated poles, where the value holds to 1e-9 against extended precision."""
     a = np.array(CROWDED[rho], dtype=complex)
-    assert not theory.finite_window_optimum(a, K, rho, N, T).certified
+    assert not theory.finite_window_optimum(a, K, rho, N, T).resolved
     b = np.array([0.95 * np.exp(0.05j), 0.95 * np.exp(-0.05j), 0.9 * np.exp(0.2j), 0.9 * np.exp(-0.2j), 0.8])
     best = theory.finite_window_optimum(b, K, rho, N, T)
     expected = precise.window_infimum(b, precise.shift(K, N), rho, T, 60, "merge")
-    assert best.certified and abs(best.value - expected) < 1e-9
+    assert best.resolved and abs(best.value - expected) < 1e-9
 
 
 def test_a_precision_that_cannot_resolve_the_span_is_no_certificate():

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import REPO, TINY, assert_tables_equal, read_tables, snakemake, snakemake_env
 
-from shiftbench import aggregation, cli, jobs, storage, theory
+from shiftbench import aggregation, cli, jobs, selection, storage, theory
 from shiftbench.config import ConfigError, load_config
 
 # -- 1. bad configuration -------------------------------------------------------------------------
@@ -189,7 +189,7 @@ def test_bound_violation_fails_loudly():
             "stationary_loss": [0.5],
             "objective_loss": [0.7],
             "objective_optimal_loss": [0.65],
-            "objective_optimal_certified": [True],
+            "objective_optimal_resolved": [True],
         }
     )
     th = pd.DataFrame(
@@ -198,11 +198,11 @@ def test_bound_violation_fails_loudly():
     with pytest.raises(aggregation.BoundViolation, match="below the rigorous lower bound"):
         aggregation.check_bounds(runs, th)
     aggregation.check_bounds(runs.assign(stationary_loss=0.6), th)  # 0.6 > 1 - 4/9: fine
-    # a filter below the certified optimum of its own poles is a bug; below an uncertified value it is not
+    # a filter below the float64-resolved optimum of its own poles is a bug; below an unresolved value it is not
     below = runs.assign(stationary_loss=0.6, objective_loss=0.6)
-    with pytest.raises(aggregation.BoundViolation, match="below the certified optimum"):
+    with pytest.raises(aggregation.BoundViolation, match="below the float64-resolved optimum"):
         aggregation.check_bounds(below, th)
-    aggregation.check_bounds(below.assign(objective_optimal_certified=False), th)
+    aggregation.check_bounds(below.assign(objective_optimal_resolved=False), th)
 
 
 def test_learning_rate_is_chosen_on_the_training_loss_not_a_reported_one(tmp_path):
@@ -223,7 +223,7 @@ def test_learning_rate_is_chosen_on_the_training_loss_not_a_reported_one(tmp_pat
         test_mse=0.9,
         filter_width=np.nan,
         objective_optimal_loss=0.5,
-        objective_optimal_certified=False,
+        objective_optimal_resolved=False,
     )
     runs = pd.DataFrame(
         [
@@ -246,7 +246,7 @@ def test_learning_rate_is_chosen_on_the_training_loss_not_a_reported_one(tmp_pat
     refs = [jobs.reference_job(o, 0.0, [[4, 8]], SMALL_SEARCH, window)["references"] for o in ["exact", "sampled"]]
     row = aggregation.summary_table(runs.assign(family="complex", parameterisation="exp-exp"), th,
                                     aggregation.reference_table(refs[0] + refs[1])).iloc[0]  # fmt: skip
-    assert row.lr == 0.01 and row["mean"] == 0.9 and row.lr_selected_on == aggregation.LR_SELECTED_ON
+    assert row.lr == 0.01 and row["mean"] == 0.9 and row.lr_selected_on == selection.LR_SELECTED_ON
 
 
 # -- 5. corrupted or stale inputs --------------------------------------------------------------------

@@ -345,7 +345,7 @@ def test_finite_window_optimum_matches_dense_least_squares(S, rho):
     K, n, T = 2 * S + 3, 4 * S + 20, S + 7
     ref_loss, ref_b = dense_window_optimum(a, K, rho, n, T)
     best = theory.finite_window_optimum(a, K, rho, n, T)
-    assert best.certified and best.rcond > 1e-6
+    assert best.resolved and best.rcond > 1e-6
     assert best.loss == pytest.approx(ref_loss, abs=1e-9)
     assert best.quadratic == pytest.approx(ref_loss, abs=1e-9)
     assert best.infimum == pytest.approx(ref_loss, abs=1e-9)  # the least-squares route, per item
@@ -374,10 +374,10 @@ def test_window_optimum_tends_to_the_stationary_one_with_burn_in(rho):
 
 def test_ill_conditioned_window_is_reported_as_such():
     """Construction poles with a short window and no burn-in: directions that carry almost no energy in
-    the window move the computed optimum, so the value is only an achievable upper bound, uncertified."""
+    the window move the computed optimum, so the value is only an achievable upper bound, not resolved."""
     a, _ = theory.construction(24, 200)
     best = theory.finite_window_optimum(a, 200, 0.7, 220, 20)
-    assert not best.certified and best.rcond < theory.WINDOW_CERTIFIED_RCOND
+    assert not best.resolved and best.rcond < theory.WINDOW_RESOLVED_RCOND
     assert best.loss == theory.finite_window_loss(a, best.readout, 200, 0.7, 220, 20)  # achievable, by construction
     assert best.loss < theory.finite_window_loss(a, theory.optimal_readout(a, 200, 0.7), 200, 0.7, 220, 20)
 

@@ -12,7 +12,7 @@ from conftest import REPO, TINY, read_tables, snakemake
 from scipy.linalg import toeplitz
 from scipy.signal import lfilter
 
-from shiftbench import aggregation, claims, plots, signals, targets, theory
+from shiftbench import aggregation, claims, plots, selection, signals, targets, theory
 from shiftbench import config as sbconfig
 from shiftbench.config import load_config
 from shiftbench.outputs import FIGURES
@@ -119,7 +119,7 @@ def test_tables_have_their_schema_and_rows(tiny_run):
         "status",
         "objective_loss",
         "objective_optimal_loss",
-        "objective_optimal_certified",
+        "objective_optimal_resolved",
         "stationary_loss",
         "stationary_optimal_loss",
         "final_train_loss",
@@ -206,8 +206,8 @@ def test_tables_have_their_schema_and_rows(tiny_run):
     keys = list(zip(s.family, s.objective, s.S, s.K, s.rho, s.target))
     np.testing.assert_array_equal(s.reference, looked_up.loc[keys])
     one_lr = s.block.map({b.name: len(b.train["lr"]) == 1 for b in blocks})
-    assert (s.lr_selected_on[~one_lr] == aggregation.LR_SELECTED_ON).all()
-    assert (s.lr_selected_on[one_lr] == aggregation.LR_FIXED).all()
+    assert (s.lr_selected_on[~one_lr] == selection.LR_SELECTED_ON).all()
+    assert (s.lr_selected_on[one_lr] == selection.LR_FIXED).all()
 
 
 def window_loss_dense(a, b, K, rho, n, T):
@@ -230,7 +230,7 @@ def stationary_loss_brute(a, b, K, rho):
 
 def test_every_learned_number_against_theory(tiny_run):
     """Each ok run, on its own: its objective loss recomputed by another route from its stored poles and
-    readout (to 1e-9), not below the certified optimum of its own poles, and its stationary loss not
+    readout (to 1e-9), not below the float64-resolved optimum of its own poles, and its stationary loss not
     below the rigorous bound."""
     t = read_tables(tiny_run)
     lb = t["theory"][t["theory"].quantity == "lower_bound"].set_index(["S", "K", "rho"]).value
@@ -243,7 +243,7 @@ def test_every_learned_number_against_theory(tiny_run):
             stationary = dense.target_stationary_loss(a, b, target, r.rho, n=2**18)  # power tail < 1e-10
             assert r.objective_loss == pytest.approx(own if own is not None else stationary, abs=1e-9), r.run_id
             assert r.stationary_loss == pytest.approx(stationary, abs=1e-9), r.run_id
-            if r.objective_optimal_certified:
+            if r.objective_optimal_resolved:
                 assert r.objective_loss >= r.objective_optimal_loss - 1e-9, r.run_id
             continue
         if r.objective == "sampled":
@@ -252,7 +252,7 @@ def test_every_learned_number_against_theory(tiny_run):
         else:
             assert r.objective_loss == pytest.approx(stationary_loss_brute(a, b, r.K, r.rho), abs=1e-9)
         assert r.stationary_loss == pytest.approx(stationary_loss_brute(a, b, r.K, r.rho), abs=1e-9)
-        if r.objective_optimal_certified:
+        if r.objective_optimal_resolved:
             assert r.objective_loss >= r.objective_optimal_loss - 1e-9, r.run_id
         bound = lb[(r.S, r.K, r.rho)]
         assert not r.stationary_loss < bound - 1e-9, r.run_id
